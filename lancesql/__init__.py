@@ -1,0 +1,81 @@
+"""lancesql: SQL over Lance datasets, from DuckDB or DataFusion, through DB-API 2.0.
+
+>>> import lancesql
+>>> lancesql.apilevel, lancesql.paramstyle
+('2.0', 'qmark')
+"""
+
+from __future__ import annotations
+
+import logging
+
+from lancesql.connection import Connection, connect
+from lancesql.cursor import Cursor
+from lancesql.errors import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
+)
+from lancesql.types import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+)
+
+#: PEP 249: the DB-API level supported.
+apilevel = "2.0"
+#: PEP 249: threads may share the module and connections, but not cursors.
+threadsafety = 2
+#: PEP 249: parameters are question marks, bound by position.
+paramstyle = "qmark"
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BINARY",
+    "DATETIME",
+    "NUMBER",
+    "ROWID",
+    "STRING",
+    "Binary",
+    "Connection",
+    "Cursor",
+    "DataError",
+    "DatabaseError",
+    "Date",
+    "DateFromTicks",
+    "Error",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
+    "Time",
+    "TimeFromTicks",
+    "Timestamp",
+    "TimestampFromTicks",
+    "Warning",
+    "apilevel",
+    "connect",
+    "paramstyle",
+    "threadsafety",
+]

@@ -1,0 +1,252 @@
+"""The catalog: a root holding ``<name>.lance`` datasets, and the cache of open datasets.
+
+A root is a local directory or any URI Lance opens (``s3://``, ``gs://``, ``hf://``).
+Every ``<name>.lance`` directly under it is table ``<name>``. Opening a Lance dataset
+reads its manifest and warms caches, so each dataset is opened once per connection and
+kept; before each statement the cached handle asks for the latest version number, which
+costs one listing, and moves to it only when another writer committed a newer one.
+Old versions never change, so a handle on one is kept as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+import lance
+
+from lancesql.errors import OperationalError, ProgrammingError
+
+#: A version as users write it: a number, a tag name, or a point in time.
+VersionRef = Union[int, str, dt.datetime, None]
+
+SUFFIX = ".lance"
+
+
+def is_uri(name: str) -> bool:
+    """Whether ``name`` is a path or URI rather than a bare table name.
+
+    >>> is_uri("train"), is_uri("./x.lance"), is_uri("s3://b/x.lance"), is_uri("x.lance")
+    (False, True, True, True)
+    """
+    return "/" in name or "\\" in name or name.endswith(SUFFIX) or "://" in name
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """One dataset at one version: what a table reference in SQL resolves to."""
+
+    uri: str
+    version: VersionRef = None
+
+
+class Catalog:
+    """Names to datasets under one root, with a per-connection cache of open handles."""
+
+    def __init__(self, root: str | os.PathLike[str], storage_options: Mapping[str, str] | None = None):
+        root = os.fspath(root)
+        self.storage_options: dict[str, str] | None = dict(storage_options) if storage_options else None
+        self.is_local = "://" not in root or root.startswith("file://")
+        if self.is_local:
+            root = os.path.abspath(root.removeprefix("file://"))
+            if not os.path.isdir(root):
+                raise OperationalError(
+                    f"root {root!r} does not exist or is not a directory: create it "
+                    f"(mkdir -p {root}) or pass the directory that holds your *.lance datasets"
+                )
+        self.root = root.rstrip("/")
+        self._latest: dict[str, lance.LanceDataset] = {}
+        self._pinned: dict[tuple[str, int], lance.LanceDataset] = {}
+        self._lock = threading.Lock()
+
+    # -- names ---------------------------------------------------------------------------
+    def uri_for(self, name: str) -> str:
+        """The URI of table ``name`` under the root (which may not exist yet)."""
+        return f"{self.root}/{name}{SUFFIX}"
+
+    def resolve_uri(self, name_or_uri: str) -> str:
+        """A bare name is a table under the root; anything path-like is taken as a URI.
+
+        Relative local paths are resolved against the working directory, as a shell would.
+        """
+        if not is_uri(name_or_uri):
+            return self.uri_for(name_or_uri)
+        if "://" in name_or_uri:
+            return name_or_uri.rstrip("/")
+        return os.path.abspath(name_or_uri)
+
+    def name_of(self, uri: str) -> str:
+        """The table name for messages: ``train`` for ``<root>/train.lance``, else the URI."""
+        prefix = self.root + "/"
+        if uri.startswith(prefix) and uri.endswith(SUFFIX) and "/" not in uri[len(prefix) :]:
+            return uri[len(prefix) : -len(SUFFIX)]
+        return uri
+
+    def table_names(self) -> list[str]:
+        """The tables under the root, sorted."""
+        if self.is_local:
+            entries = os.listdir(self.root)
+        else:
+            entries = self._list_remote()
+        return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX))
+
+    def _list_remote(self) -> list[str]:
+        import pyarrow.fs as pafs
+
+        try:
+            fs, path = pafs.FileSystem.from_uri(self.root)
+            infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            return [info.base_name for info in infos]
+        except Exception:
+            # Object stores that pyarrow cannot list with these options (custom endpoints,
+            # hf://): fall back to the tables this connection has already opened.
+            return [u.rsplit("/", 1)[-1] for u in self._latest if u.startswith(self.root)]
+
+    def exists(self, uri: str) -> bool:
+        """Whether a dataset is at ``uri`` (cheap for local paths)."""
+        if uri in self._latest:
+            return True
+        if "://" not in uri:
+            return os.path.isdir(os.path.join(uri, "_versions"))
+        try:
+            self.open(TableRef(uri))
+            return True
+        except ProgrammingError:
+            return False
+
+    # -- datasets ------------------------------------------------------------------------
+    def open(self, ref: TableRef) -> lance.LanceDataset:
+        """The dataset ``ref`` names, at its version (the latest when ``None``)."""
+        latest = self._open_latest(ref.uri)
+        if ref.version is None:
+            return latest
+        number = self.resolve_version(latest, ref.uri, ref.version)
+        key = (ref.uri, number)
+        with self._lock:
+            pinned = self._pinned.get(key)
+        if pinned is None:
+            try:
+                pinned = latest.checkout_version(number)
+            except (OSError, ValueError) as exc:
+                raise self._missing_version(latest, ref.uri, number) from exc
+            with self._lock:
+                self._pinned[key] = pinned
+        return pinned
+
+    def latest(self, uri: str) -> lance.LanceDataset:
+        """The newest version of the dataset at ``uri``."""
+        return self._open_latest(uri)
+
+    def forget(self, uri: str) -> None:
+        """Drop cached handles of ``uri`` (after DROP TABLE or an overwrite)."""
+        with self._lock:
+            self._latest.pop(uri, None)
+            for key in [k for k in self._pinned if k[0] == uri]:
+                del self._pinned[key]
+
+    def refreshed(self, ds: lance.LanceDataset) -> None:
+        """Record ``ds`` as the newest handle of its dataset, after a write through it."""
+        with self._lock:
+            self._latest[_uri_of(ds)] = ds
+
+    def _open_latest(self, uri: str) -> lance.LanceDataset:
+        with self._lock:
+            ds = self._latest.get(uri)
+        if ds is None:
+            try:
+                ds = lance.dataset(uri, storage_options=self.storage_options)
+            except (OSError, ValueError) as exc:
+                raise self._missing_table(uri, exc) from exc
+        else:
+            try:
+                newest = ds.latest_version
+            except (OSError, ValueError):
+                self.forget(uri)
+                raise self._missing_table(uri, None) from None
+            if newest != ds.version:
+                ds = ds.checkout_version(newest)
+        with self._lock:
+            self._latest[uri] = ds
+        return ds
+
+    # -- versions ------------------------------------------------------------------------
+    def resolve_version(self, ds: lance.LanceDataset, uri: str, version: VersionRef) -> int:
+        """The version number that ``version`` (number, tag or time) names in ``ds``."""
+        if isinstance(version, bool):
+            raise ProgrammingError(f"a version must be a number, a tag name or a timestamp, not {version!r}")
+        if isinstance(version, int):
+            if version < 1 or version > ds.latest_version:
+                raise self._missing_version(ds, uri, version)
+            return version
+        if isinstance(version, str):
+            try:
+                return int(ds.tags.get_version(version))
+            except (OSError, ValueError, KeyError, RuntimeError):
+                tags = sorted(ds.tags.list())
+                known = ", ".join(repr(t) for t in tags) if tags else "none"
+                raise ProgrammingError(
+                    f"table {self.name_of(uri)!r} has no tag {version!r} (tags: {known}); "
+                    f"create it with ALTER TABLE {self.name_of(uri)} CREATE TAG '{version}'"
+                ) from None
+        if isinstance(version, dt.datetime):
+            return self._version_at(ds, uri, version)
+        raise ProgrammingError(
+            f"a version must be a number, a tag name or a timestamp, not {type(version).__name__}"
+        )
+
+    def _version_at(self, ds: lance.LanceDataset, uri: str, when: dt.datetime) -> int:
+        versions = ds.versions()
+        if when.tzinfo is not None:
+            when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        chosen = [v["version"] for v in versions if _naive_utc(v["timestamp"]) <= when]
+        if not chosen:
+            first = min(versions, key=lambda v: v["version"])
+            raise ProgrammingError(
+                f"table {self.name_of(uri)!r} did not exist at {when.isoformat(sep=' ')}: its "
+                f"oldest kept version is {first['version']} from "
+                f"{_naive_utc(first['timestamp']).isoformat(sep=' ')} (UTC)"
+            )
+        return int(max(chosen))
+
+    def _missing_version(self, ds: lance.LanceDataset, uri: str, number: int) -> Exception:
+        kept = sorted(v["version"] for v in ds.versions())
+        name = self.name_of(uri)
+        span = f"{kept[0]}..{kept[-1]}" if kept else "none"
+        if kept and 1 <= number < kept[0]:
+            return OperationalError(
+                f"version {number} of table {name!r} was removed by cleanup; the versions kept "
+                f"are {span} (SHOW VERSIONS FROM {name})"
+            )
+        return ProgrammingError(
+            f"table {name!r} has no version {number}; its versions are {span} "
+            f"(SHOW VERSIONS FROM {name})"
+        )
+
+    def _missing_table(self, uri: str, exc: BaseException | None) -> Exception:
+        name = self.name_of(uri)
+        if name != uri:
+            try:
+                names = self.table_names()
+            except OSError:
+                names = []
+            known = ", ".join(names) if names else "none"
+            return ProgrammingError(
+                f"unknown table {name!r}: there is no {name}{SUFFIX} under {self.root} "
+                f"(tables: {known})"
+            )
+        detail = f": {str(exc).splitlines()[0]}" if exc else ""
+        return ProgrammingError(f"no Lance dataset at {uri!r}{detail}")
+
+
+def _uri_of(ds: lance.LanceDataset) -> str:
+    return str(ds.uri).rstrip("/")
+
+
+def _naive_utc(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value  # type: ignore[no-any-return]

@@ -1,0 +1,102 @@
+"""The DB-API connection, and :func:`connect`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lancesql.catalog import Catalog
+from lancesql.cursor import Cursor
+from lancesql.engines import Engine, create_engine
+from lancesql.errors import InterfaceError, NotSupportedError
+from lancesql.settings import Settings
+from udfs import SCALAR_FUNCTIONS
+
+
+class Connection:
+    """A connection to a root of Lance datasets, through one engine.
+
+    Every statement commits its own Lance version, so there is no transaction to
+    commit or roll back: ``commit()`` does nothing and ``rollback()`` raises
+    NotSupportedError (a failed statement never leaves anything half-written).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        engine: str = "duckdb",
+        storage_options: Mapping[str, str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ):
+        self.catalog = Catalog(root, storage_options)
+        self.settings = Settings(settings)
+        self.engine: Engine = create_engine(engine)
+        for function in SCALAR_FUNCTIONS.values():
+            self.engine.register_function(function)
+        self.closed = False
+        self.lock = threading.RLock()
+
+    @property
+    def root(self) -> str:
+        """The root every table name is looked up under."""
+        return self.catalog.root
+
+    def cursor(self) -> Cursor:
+        """A new cursor."""
+        self._check_open()
+        return Cursor(self)
+
+    def execute(self, operation: str, parameters: Sequence[Any] | None = None) -> Cursor:
+        """Run ``operation`` on a new cursor and return it (a shortcut, as in sqlite3)."""
+        return self.cursor().execute(operation, parameters)
+
+    def commit(self) -> None:
+        """Nothing to do: every statement commits a Lance version as it runs."""
+        self._check_open()
+
+    def rollback(self) -> None:
+        """Not supported: statements commit as they run; restore an old version instead."""
+        raise NotSupportedError(
+            "lancesql has no transactions: each statement commits its own Lance version. "
+            "To undo a change, RESTORE TABLE <t> TO VERSION <n>."
+        )
+
+    def close(self) -> None:
+        """Close the connection; its cursors can no longer run statements."""
+        if not self.closed:
+            self.engine.close()
+            self.closed = True
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InterfaceError("the connection is closed: open a new one with lancesql.connect()")
+
+
+def connect(
+    root: str | os.PathLike[str] = ".",
+    engine: str = "duckdb",
+    storage_options: Mapping[str, str] | None = None,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    clip: Mapping[str, Any] | None = None,
+) -> Connection:
+    """Connect to ``root``: a directory or URI whose ``<name>.lance`` datasets are tables.
+
+    ``engine`` is ``"duckdb"`` (the embedded default) or ``"datafusion"``; the SQL is
+    the same. ``storage_options`` go to Lance for object stores (keys, endpoint,
+    region). ``settings`` sets any ``lancesql.*`` setting for this connection, and
+    ``clip={"model": ..., "pretrained": ..., "device": ..., "batch_size": ...,
+    "precision": ...}`` sets the ``clip_*`` ones.
+    """
+    merged = dict(settings or {})
+    for key, value in (clip or {}).items():
+        merged[f"clip_{key}"] = value
+    return Connection(root, engine, storage_options, merged)

@@ -1,0 +1,247 @@
+"""The DB-API cursor (PEP 249), with Arrow out.
+
+Rows stream: a query's result is an Arrow ``RecordBatchReader`` that the fetch calls
+pull from, so ``fetchone`` on a large result reads one batch, not the whole result.
+``fetch_arrow_table`` and ``fetch_record_batch`` hand over the rest as Arrow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from lancesql import statements
+from lancesql.context import Result, StatementContext
+from lancesql.errors import Error, InterfaceError, ProgrammingError, translate
+from lancesql.parse import parse
+from lancesql.types import type_code
+
+if TYPE_CHECKING:
+    from lancesql.connection import Connection
+
+log = logging.getLogger("lancesql")
+
+Row = tuple[Any, ...]
+
+
+class Cursor:
+    """A cursor on a lancesql connection: runs statements and fetches their rows."""
+
+    #: Rows ``fetchmany()`` returns when no size is given.
+    arraysize: int
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.arraysize = 1
+        self._engine = connection.engine.cursor()
+        self._reader: pa.RecordBatchReader | None = None
+        self._schema: pa.Schema | None = None
+        self._rows: list[Row] = []
+        self._row_pos = 0
+        self._rowcount = -1
+        self._registered: list[str] = []
+        self._closed = False
+
+    # -- PEP 249 attributes --------------------------------------------------------------
+    @property
+    def description(self) -> list[tuple[str, Any, None, None, None, None, bool]] | None:
+        """Name and type of each column of the last result; None after a statement with none."""
+        if self._schema is None:
+            return None
+        return [(f.name, type_code(f.type), None, None, None, None, f.nullable) for f in self._schema]
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by the last INSERT/UPDATE/DELETE; -1 for queries and other statements."""
+        return self._rowcount
+
+    @property
+    def rownumber(self) -> int | None:
+        return None if self._schema is None else self._row_pos
+
+    # -- running -------------------------------------------------------------------------
+    def execute(self, operation: str, parameters: Sequence[Any] | None = None) -> Cursor:
+        """Run ``operation``; ``?`` parameters are bound to ``parameters``, never pasted in.
+
+        Several statements separated by ``;`` run in order; the last one's result remains.
+        """
+        self._check_open()
+        self._reset()
+        if parameters is not None and isinstance(parameters, (str, bytes, dict)):
+            raise ProgrammingError("parameters must be a sequence (list or tuple) matched to ? in order")
+        params = list(parameters) if parameters is not None else []
+        trees, count = parse(operation)
+        if count != len(params):
+            raise ProgrammingError(
+                f"the SQL has {count} parameter{'s' if count != 1 else ''} (?) but "
+                f"{len(params)} value{'s were' if len(params) != 1 else ' was'} given"
+            )
+        result = Result.done()
+        for tree in trees:
+            self._release()
+            ctx = StatementContext(self.connection, self._engine, params, self._registered)
+            try:
+                result = statements.execute(ctx, tree)
+            except Error:
+                raise
+            except Exception as exc:  # engine and Lance errors, as DB-API errors
+                raise translate(exc) from exc.__cause__ or exc
+        self._set_result(result)
+        return self
+
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any]]) -> Cursor:
+        """Run ``operation`` once per parameter sequence; rowcount is their sum."""
+        total = 0
+        counted = False
+        for parameters in seq_of_parameters:
+            self.execute(operation, parameters)
+            if self._rowcount >= 0:
+                total += self._rowcount
+                counted = True
+        self._rowcount = total if counted else -1
+        return self
+
+    # -- fetching ------------------------------------------------------------------------
+    def fetchone(self) -> Row | None:
+        """The next row, or None when the result is exhausted."""
+        if self._row_pos >= len(self._rows) and not self._next_batch():
+            return None
+        row = self._rows[self._row_pos]
+        self._row_pos += 1
+        return row
+
+    def fetchmany(self, size: int | None = None) -> list[Row]:
+        """The next ``size`` rows (``arraysize`` by default)."""
+        size = self.arraysize if size is None else size
+        out: list[Row] = []
+        while len(out) < size:
+            if self._row_pos >= len(self._rows) and not self._next_batch():
+                break
+            take = self._rows[self._row_pos : self._row_pos + size - len(out)]
+            self._row_pos += len(take)
+            out.extend(take)
+        return out
+
+    def fetchall(self) -> list[Row]:
+        """Every remaining row."""
+        out = self._rows[self._row_pos :]
+        self._row_pos = len(self._rows)
+        while self._next_batch():
+            out.extend(self._rows)
+            self._row_pos = len(self._rows)
+        return out
+
+    def fetch_arrow_table(self) -> pa.Table:
+        """Every remaining row as an Arrow table."""
+        return self.fetch_record_batch().read_all()
+
+    def fetch_record_batch(self, rows_per_batch: int | None = None) -> pa.RecordBatchReader:
+        """The remaining rows as a streaming Arrow reader; the cursor is exhausted after it."""
+        reader = self._require_result()
+        schema = reader.schema
+        pending = self._rows[self._row_pos :]
+        self._rows, self._row_pos, self._reader = [], 0, None
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            if pending:
+                yield pa.RecordBatch.from_pylist([dict(zip(schema.names, r)) for r in pending], schema=schema)
+            for batch in reader:
+                if rows_per_batch:
+                    for start in range(0, batch.num_rows, rows_per_batch):
+                        yield batch.slice(start, rows_per_batch)
+                else:
+                    yield batch
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def fetchdf(self) -> Any:
+        """Every remaining row as a pandas DataFrame."""
+        return self.fetch_arrow_table().to_pandas()
+
+    def __iter__(self) -> Iterator[Row]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+    # -- the rest of PEP 249 -------------------------------------------------------------
+    def setinputsizes(self, sizes: Any) -> None:
+        """Accepted and ignored, as PEP 249 allows."""
+
+    def setoutputsize(self, size: Any, column: int | None = None) -> None:
+        """Accepted and ignored, as PEP 249 allows."""
+
+    def close(self) -> None:
+        """Release the cursor; further use raises InterfaceError."""
+        if self._closed:
+            return
+        self._reset()
+        self._engine.close()
+        self._closed = True
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError("the cursor is closed: open a new one with connection.cursor()")
+        if self.connection.closed:
+            raise InterfaceError("the connection is closed: open a new one with lancesql.connect()")
+
+    def _require_result(self) -> pa.RecordBatchReader:
+        self._check_open()
+        if self._schema is None:
+            raise ProgrammingError("no result to fetch: the last statement returned no rows (or none ran)")
+        if self._reader is None:
+            return pa.RecordBatchReader.from_batches(self._schema, [])
+        return self._reader
+
+    def _next_batch(self) -> bool:
+        reader = self._require_result()
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                self._reader = None
+                self._rows, self._row_pos = [], 0
+                return False
+            except Error:
+                raise
+            except Exception as exc:
+                raise translate(exc) from exc
+            if batch.num_rows:
+                columns = [c.to_pylist() for c in batch.columns]
+                self._rows = list(zip(*columns))
+                self._row_pos = 0
+                return True
+
+    def _set_result(self, result: Result) -> None:
+        self._rowcount = result.rowcount
+        if result.reader is not None and len(result.reader.schema) > 0:
+            self._reader = result.reader
+            self._schema = result.reader.schema
+        else:
+            self._reader = None
+            self._schema = None
+
+    def _release(self) -> None:
+        for name in self._registered:
+            try:
+                self._engine.unregister(name)
+            except Exception:  # a name the engine already forgot
+                log.debug("could not unregister %s", name)
+        self._registered.clear()
+
+    def _reset(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = None
+        self._schema = None
+        self._rows, self._row_pos = [], 0
+        self._rowcount = -1
+

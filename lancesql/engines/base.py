@@ -1,0 +1,50 @@
+"""The interface every engine adapter implements.
+
+An engine runs the SQL the rewriter produced, over sources lancesql registers for the
+statement: Lance datasets (which the engine scans with projection, filter and limit
+pushed into Lance) and Arrow tables (results of table functions). Everything else
+(parsing, rewriting, the catalog, DDL on Lance) is engine-independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from udfs.registry import ScalarFunction, Source
+
+
+class EngineCursor(Protocol):
+    """One engine session: registrations made on it are seen by its statements only."""
+
+    def register(self, name: str, source: Source) -> None:
+        """Make ``source`` readable as table ``name``."""
+
+    def unregister(self, name: str) -> None:
+        """Forget table ``name``."""
+
+    def execute(self, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
+        """Run ``sql`` (parameters written ``$1``, ``$2``, ...) and stream its result."""
+
+    def close(self) -> None:
+        """Release the session."""
+
+
+class Engine(Protocol):
+    """An engine: a factory of cursors that share its functions."""
+
+    #: ``duckdb`` or ``datafusion``.
+    name: str
+    #: The sqlglot dialect its SQL is generated in.
+    dialect: str
+
+    def cursor(self) -> EngineCursor:
+        """A new session with every lancesql function registered."""
+
+    def register_function(self, function: ScalarFunction) -> None:
+        """Register a scalar function on cursors made from now on."""
+
+    def close(self) -> None:
+        """Release the engine."""

@@ -1,0 +1,71 @@
+"""The DuckDB adapter: the embedded default.
+
+Lance datasets are registered on the DuckDB cursor that runs the statement
+(``cursor.register(name, dataset)``: a LanceDataset is a pyarrow Dataset, so DuckDB
+pushes projection and ``=``, ``IN``, range and AND/OR filters into Lance, where they
+hit the scalar indices). A DuckDB cursor does not see what its parent connection
+registered, so each lancesql cursor has its own DuckDB cursor, and scalar functions
+are registered on each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from udfs.registry import ScalarFunction, Source
+
+_BATCH_ROWS = 65_536
+
+
+class DuckDBCursor:
+    """A DuckDB cursor with lancesql's sources registered on it."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+        self._cursor = cursor
+
+    def register(self, name: str, source: Source) -> None:
+        self._cursor.register(name, source)
+
+    def unregister(self, name: str) -> None:
+        self._cursor.unregister(name)
+
+    def execute(self, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
+        relation = self._cursor.sql(sql, params=list(params) if params else None)
+        if relation is None:  # a statement with no result (SET, CREATE ...)
+            return pa.RecordBatchReader.from_batches(pa.schema([]), [])
+        return relation.to_arrow_reader(_BATCH_ROWS)
+
+    def create_function(self, function: ScalarFunction) -> None:
+        from udfs.engines import duckdb_function
+
+        duckdb_function(self._cursor, function)
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+class DuckDBEngine:
+    """One in-memory DuckDB database per lancesql connection."""
+
+    name = "duckdb"
+    dialect = "duckdb"
+
+    def __init__(self) -> None:
+        self._db = duckdb.connect(":memory:")
+        self._functions: dict[str, ScalarFunction] = {}
+
+    def cursor(self) -> DuckDBCursor:
+        cursor = DuckDBCursor(self._db.cursor())
+        for function in self._functions.values():
+            cursor.create_function(function)
+        return cursor
+
+    def register_function(self, function: ScalarFunction) -> None:
+        self._functions[function.name] = function
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,108 @@
+"""The PEP 249 exception hierarchy, and the translation of engine errors into it.
+
+Every error a user can cause reaches them as one of these classes, with a message
+that says what to do next. Engines raise their own types (``duckdb.Error``,
+DataFusion's plain ``Exception``); :func:`translate` maps them here so that calling
+code catches one hierarchy whatever the engine.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class Warning(Exception):  # noqa: A001 - the name PEP 249 requires
+    """Important warnings, such as data truncation."""
+
+
+class Error(Exception):
+    """Base class of every lancesql error."""
+
+
+class InterfaceError(Error):
+    """The interface was misused: a closed cursor or connection, say."""
+
+
+class DatabaseError(Error):
+    """An error related to the database."""
+
+
+class DataError(DatabaseError):
+    """A value could not be processed: a vector of the wrong length, a bad cast."""
+
+
+class OperationalError(DatabaseError):
+    """The database's operation failed: a missing root, a version removed by cleanup."""
+
+
+class IntegrityError(DatabaseError):
+    """Relational integrity is affected: a tag that already exists, a duplicate key."""
+
+
+class InternalError(DatabaseError):
+    """lancesql or an engine reached a state it should not: please report it."""
+
+
+class ProgrammingError(DatabaseError):
+    """The SQL is wrong: it does not parse, or names an unknown table, column or version."""
+
+
+class NotSupportedError(DatabaseError):
+    """The statement or call is not supported (``rollback()``, say)."""
+
+
+_DUCKDB_CLASSES: dict[str, type[Error]] = {
+    "ParserException": ProgrammingError,
+    "CatalogException": ProgrammingError,
+    "BinderException": ProgrammingError,
+    "SyntaxException": ProgrammingError,
+    "InvalidInputException": ProgrammingError,
+    "ConversionException": DataError,
+    "OutOfRangeException": DataError,
+    "InvalidTypeException": DataError,
+    "TypeMismatchException": DataError,
+    "ConstraintException": IntegrityError,
+    "NotImplementedException": NotSupportedError,
+    "InternalException": InternalError,
+    "IOException": OperationalError,
+    "HTTPException": OperationalError,
+    "OutOfMemoryException": OperationalError,
+    "InterruptException": OperationalError,
+}
+
+_DATAFUSION_PATTERNS: list[tuple[re.Pattern[str], type[Error]]] = [
+    (re.compile(r"SQL error|ParserError|Schema error|Plan\(|Error during planning"), ProgrammingError),
+    (re.compile(r"Cast error|Arrow error: (Cast|Invalid argument)|Compute error"), DataError),
+    (re.compile(r"not implemented|NotImplemented|This feature is not implemented"), NotSupportedError),
+    (re.compile(r"IO error|Object Store|ObjectStore"), OperationalError),
+]
+
+
+def translate(exc: BaseException) -> Error:
+    """Return ``exc`` as an exception of the PEP 249 hierarchy, keeping its message.
+
+    >>> translate(ValueError("boom")).__class__.__name__
+    'DatabaseError'
+    """
+    if isinstance(exc, Error):
+        return exc
+    cls: type[Error] = DatabaseError
+    for klass in type(exc).__mro__:
+        if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _DUCKDB_CLASSES:
+            cls = _DUCKDB_CLASSES[klass.__name__]
+            break
+    else:
+        message = str(exc)
+        for pattern, klass_ in _DATAFUSION_PATTERNS:
+            if pattern.search(message):
+                cls = klass_
+                break
+    err = cls(_clean(str(exc)))
+    err.__cause__ = exc
+    return err
+
+
+def _clean(message: str) -> str:
+    """Drop the engines' repeated prefixes ("DataFusion error: FFI error: ...")."""
+    message = re.sub(r"^(DataFusion error: |External error: |FFI error: )+", "", message.strip())
+    return message

@@ -1,0 +1,34 @@
+"""The rewriter: lancesql's SQL into SQL an engine runs, one small rule at a time.
+
+Each rule is a pure function from a sqlglot tree to a sqlglot tree, in a file of its
+own, with its before and after SQL as a doctest, as sqlglot's own optimizer rules are.
+:data:`RULES` runs in order; later rules may rely on the shapes earlier ones leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlglot import exp
+
+from lancesql.rewrite.bind_table_functions import bind_table_functions
+from lancesql.rewrite.qualify_tables import qualify_tables
+from lancesql.rewrite.time_travel import time_travel
+
+Rule = Callable[[exp.Expression], exp.Expression]
+
+#: The rules in the order they run.
+RULES: tuple[Rule, ...] = (time_travel, qualify_tables, bind_table_functions)
+
+
+def rewrite(expression: exp.Expression, rules: Sequence[Rule] = RULES) -> exp.Expression:
+    """Run ``rules`` over a copy of ``expression``.
+
+    >>> import sqlglot
+    >>> rewrite(sqlglot.parse_one("SELECT * FROM t VERSION AS OF 2")).sql()
+    'SELECT * FROM __lancesql_0 AS t'
+    """
+    expression = expression.copy()
+    for rule in rules:
+        expression = rule(expression)
+    return expression

@@ -1,0 +1,43 @@
+"""Rule: turn each Lance table named in a query into a ``lance_scan`` call."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+
+def qualify_tables(expression: exp.Expression) -> exp.Expression:
+    """Rewrite ``FROM train`` and ``FROM 'path/x.lance'`` into ``lance_scan(...)``.
+
+    Every unqualified table name that is not a CTE is a Lance table under the root;
+    a quoted path or URI is a dataset anywhere. Qualified names (``information_schema.tables``)
+    belong to the engine and are left alone. The alias keeps the name the query uses.
+
+    >>> import sqlglot
+    >>> sql = "WITH c AS (SELECT 1) SELECT * FROM train, c, 'd/x.lance', information_schema.tables"
+    >>> qualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    "WITH c AS (SELECT 1) SELECT * FROM lance_scan('train') AS train, c, lance_scan('d/x.lance') AS x, information_schema.tables"
+    """
+    ctes = {cte.alias_or_name for cte in expression.find_all(exp.CTE)}
+    for table in list(expression.find_all(exp.Table)):
+        if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.args.get("catalog"):
+            continue
+        name = table.name
+        if name in ctes and not table.this.quoted:
+            continue
+        if _is_target(table):
+            continue
+        short = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(short))
+        call = exp.Anonymous(this="lance_scan", expressions=[exp.Literal.string(name)])
+        table.replace(exp.Table(this=call, alias=alias, joins=table.args.get("joins")))
+    return expression
+
+
+def _is_target(table: exp.Table) -> bool:
+    """Tables a statement writes to or describes are the statement's business, not the scan's."""
+    parent = table.parent
+    if isinstance(parent, (exp.Create, exp.Insert, exp.Delete, exp.Update, exp.Describe, exp.Alter, exp.Drop)):
+        return parent.this is table or (isinstance(parent, exp.Insert) and parent.this is table)
+    if isinstance(parent, exp.Schema) and isinstance(parent.parent, (exp.Create, exp.Insert)):
+        return True
+    return False

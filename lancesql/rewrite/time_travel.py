@@ -1,0 +1,38 @@
+"""Rule: turn time travel on a table into a ``lance_scan`` call at that version."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+
+def time_travel(expression: exp.Expression) -> exp.Expression:
+    """Rewrite ``t AT (VERSION => n)``, ``AT (TIMESTAMP => ...)``, ``VERSION AS OF``
+    and ``TIMESTAMP AS OF`` into ``lance_scan('t', <version>) AS t``.
+
+    DuckDB parses ``AT (...)`` but refuses it for tables that are not in a lake
+    catalog, and DataFusion has no time travel at all, so neither engine may see it.
+
+    >>> import sqlglot
+    >>> sql = "SELECT * FROM t AT (VERSION => 3) JOIN t VERSION AS OF 'v1' AS o USING (id)"
+    >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    "SELECT * FROM lance_scan('t', 3) AS t JOIN lance_scan('t', 'v1') AS o USING (id)"
+    >>> sql = "SELECT * FROM t TIMESTAMP AS OF '2026-11-01 10:00'"
+    >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    "SELECT * FROM lance_scan('t', CAST('2026-11-01 10:00' AS TIMESTAMP)) AS t"
+    """
+    for table in list(expression.find_all(exp.Table)):
+        when = table.args.get("when")
+        version = table.args.get("version")
+        if isinstance(when, exp.HistoricalData):
+            kind, value = str(when.args.get("kind", "")).upper(), when.expression
+        elif isinstance(version, exp.Version):
+            kind, value = str(version.this).upper(), version.expression
+        else:
+            continue
+        if kind in ("TIMESTAMP", "TIMESTAMP_LTZ", "TIMESTAMP_NTZ") and not isinstance(value, exp.Cast):
+            value = exp.cast(value, exp.DataType.build("TIMESTAMP"))
+        name = table.name
+        call = exp.Anonymous(this="lance_scan", expressions=[exp.Literal.string(name), value.copy()])
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name.rsplit("/", 1)[-1].removesuffix(".lance")))
+        table.replace(exp.Table(this=call, alias=alias))
+    return expression

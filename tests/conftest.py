@@ -1,0 +1,65 @@
+"""Shared fixtures: the example MNIST dataset, and every test on both engines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import lancesql  # noqa: E402
+from examples import mnist  # noqa: E402
+
+ENGINES = ["duckdb", "datafusion"]
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root holding ``mnist.lance`` (5,000 real digits, 4 appends, 3 index builds:
+    versions 1..7) — read only: tests that write take :func:`root` instead."""
+    root = tmp_path_factory.mktemp("mnist_root")
+    mnist.build(root)
+    return root
+
+
+@pytest.fixture
+def root(mnist_root: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of :func:`mnist_root`."""
+    copy = tmp_path / "root"
+    shutil.copytree(mnist_root, copy)
+    return copy
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs once per engine."""
+    return str(request.param)
+
+
+@pytest.fixture
+def con(mnist_root: Path, engine: str) -> Iterator[lancesql.Connection]:
+    """A connection to the read-only MNIST root, on each engine."""
+    with lancesql.connect(mnist_root, engine=engine) as connection:
+        yield connection
+
+
+@pytest.fixture
+def wcon(root: Path, engine: str) -> Iterator[lancesql.Connection]:
+    """A connection to a writable copy of the MNIST root, on each engine."""
+    with lancesql.connect(root, engine=engine) as connection:
+        yield connection
+
+
+def rows(con: lancesql.Connection, sql: str, params: list | None = None) -> list[tuple]:
+    """Every row of ``sql``."""
+    return con.cursor().execute(sql, params).fetchall()
+
+
+os.environ.setdefault("TQDM_DISABLE", "1")
