@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -10,30 +12,82 @@ from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
-from lancesql.rewrite import rewrite
+from lancesql.rewrite import Rule, rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from udfs import TABLE_FUNCTIONS
 from udfs.registry import Source
 
+_PREPARED = "lancesql_prepared"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A query made ready for an engine: everything about it that the SQL text decides.
+
+    The rewriter is pure, so a statement's rewritten tree, its engine SQL and the order
+    of its parameters depend on its text alone; they are worked out once and kept on
+    the parsed tree (which the connection caches by text), and each run then only calls
+    the table functions and hands the SQL to the engine.
+    """
+
+    tree: exp.Expression
+    sql: str
+    #: The original ``$n`` placeholders, in the order the engine SQL numbers them.
+    params: tuple[exp.Placeholder, ...]
+
+
+def prepare(tree: exp.Expression, rules: Sequence[Rule], dialect: str) -> Prepared:
+    """Rewrite ``tree`` with ``rules`` and generate the engine's SQL."""
+    rewritten = rewrite(tree, rules)
+    return prepared_from(rewritten, dialect)
+
+
+def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
+    """The engine SQL of an already rewritten tree, parameters renumbered ``$1..$n``."""
+    original = tuple(rewritten.find_all(exp.Placeholder))
+    generated = rewritten
+    if original:
+        generated = rewritten.copy()
+        for i, node in enumerate(list(generated.find_all(exp.Placeholder))):
+            node.replace(exp.Placeholder(this=str(i + 1)))
+    sql = generated.sql(dialect=dialect, normalize_functions=False)
+    return Prepared(rewritten, sql, original)
+
 
 def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Rewrite ``tree``, bind it and run it on the engine."""
-    return run_rewritten(ctx, rewrite(tree, ctx.connection.engine.rules))
+    engine = ctx.connection.engine
+    cache = tree.meta.setdefault(_PREPARED, {})
+    prepared = cache.get(engine.name)
+    if prepared is None:
+        prepared = cache[engine.name] = prepare(tree, engine.rules, engine.dialect)
+    return run_prepared(ctx, prepared)
 
 
 def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Run a tree the rewriter already produced."""
-    bind(ctx, tree)
-    sql, params = to_sql(ctx, tree)
-    return Result(ctx.engine.execute(sql, params))
+    return run_prepared(ctx, prepared_from(tree, ctx.connection.engine.dialect))
+
+
+def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
+    """Bind a prepared query's sources and parameters and run it."""
+    bind(ctx, prepared.tree)
+    params = [parameter(ctx, p) for p in prepared.params]
+    return Result(ctx.engine.execute(prepared.sql, params))
 
 
 def bind(ctx: StatementContext, tree: exp.Expression) -> None:
-    """Call each table function the tree's placeholders stand for, and register the result."""
+    """Call each table function the tree's placeholders stand for, and register the result.
+
+    A source that is the very object already registered under that name (the same
+    dataset at the same version) is not registered again.
+    """
     for table in tree.find_all(exp.Table):
         if META_KEY in table.meta:
-            ctx.engine.register(table.name, call_source(ctx, table))
-            ctx.registered.append(table.name)
+            source = call_source(ctx, table)
+            if ctx.registered.get(table.name) is not source:
+                ctx.engine.register(table.name, source)
+                ctx.registered[table.name] = source
 
 
 def call_source(ctx: StatementContext, table: exp.Table) -> Source:
@@ -51,15 +105,9 @@ def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:
 
 
 def to_sql(ctx: StatementContext, tree: exp.Expression) -> tuple[str, list[Any]]:
-    """The engine's SQL for ``tree``, with parameters renumbered ``$1..$n`` in order."""
-    params: list[Any] = []
-    if ctx.params or tree.find(exp.Placeholder):
-        tree = tree.copy()
-        for node in list(tree.find_all(exp.Placeholder)):
-            params.append(parameter(ctx, node))
-            node.replace(exp.Placeholder(this=str(len(params))))
-    dialect = ctx.connection.engine.dialect
-    return tree.sql(dialect=dialect, normalize_functions=False), params
+    """The engine's SQL for a rewritten ``tree`` and its parameter values, in order."""
+    prepared = prepared_from(tree, ctx.connection.engine.dialect)
+    return prepared.sql, [parameter(ctx, p) for p in prepared.params]
 
 
 def parameter(ctx: StatementContext, node: exp.Placeholder) -> Any:
