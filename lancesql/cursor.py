@@ -35,7 +35,7 @@ class Cursor:
     def __init__(self, connection: Connection):
         self.connection = connection
         self.arraysize = 1
-        self._engine = connection.engine.cursor()
+        self._engine = connection.engine.cursor(connection)
         self._reader: pa.RecordBatchReader | None = None
         self._schema: pa.Schema | None = None
         self._rows: list[Row] = []

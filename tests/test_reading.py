@@ -143,3 +143,12 @@ def test_describe_shows_lance_types_at_any_version(con: lancesql.Connection) -> 
     ]
     assert rows(con, "DESCRIBE mnist AT (VERSION => 1)") == got
     assert [r[0] for r in rows(con, "DESCRIBE SELECT id, label FROM mnist")] == ["id", "label"]
+
+
+def test_lance_scan_is_a_native_datafusion_table_function(mnist_root: Path) -> None:
+    with lancesql.connect(mnist_root, engine="datafusion") as con:
+        ctx = con.cursor()._engine.ctx  # SQL sent to DataFusion directly, past the rewriter
+        got = ctx.sql("SELECT count(*) AS n FROM lance_scan('mnist', 2)").to_pydict()
+        assert got == {"n": [2500]}
+        got = ctx.sql("SELECT count(*) AS n FROM lance_scan('mnist') WHERE label = 3").to_pydict()
+        assert got == {"n": [500]}

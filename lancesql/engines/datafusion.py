@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datafusion
 import lance
@@ -27,6 +27,9 @@ import pyarrow as pa
 
 from lancesql.rewrite import RULES
 from udfs.registry import ScalarFunction, Source
+
+if TYPE_CHECKING:
+    from lancesql.connection import Connection
 
 
 def _config(target_partitions: int) -> datafusion.SessionConfig:
@@ -85,10 +88,17 @@ class DataFusionEngine:
         self._target_partitions = target_partitions
         self._functions: dict[str, ScalarFunction] = {}
 
-    def cursor(self) -> DataFusionCursor:
+    def cursor(self, connection: Connection) -> DataFusionCursor:
+        from udfs import TABLE_FUNCTIONS
+        from udfs.engines import datafusion_table_function
+
         cursor = DataFusionCursor(datafusion.SessionContext(_config(self._target_partitions)))
         for function in self._functions.values():
             cursor.create_function(function)
+        # lancesql binds table functions itself (their arguments may be subqueries); these
+        # native ones serve SQL sent to the SessionContext directly, with literal arguments.
+        for table_function in TABLE_FUNCTIONS.values():
+            datafusion_table_function(cursor.ctx, table_function, connection)
         return cursor
 
     def register_function(self, function: ScalarFunction) -> None:
