@@ -7,11 +7,14 @@ already told apart from code, so nothing inside a literal is ever touched:
 - ``AT (TAG => 'name')`` (which sqlglot refuses) becomes ``VERSION AS OF 'name'``;
 - each ``?`` becomes ``$1``, ``$2``, ... in the order written, so that parameters keep
   their positions whatever the rewriter moves.
+
+Statements sqlglot has no grammar for (``RESTORE TABLE ...``) are read by the
+:class:`LanceSQL` dialect as raw commands, which lancesql's own handlers then parse.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import sqlglot
 from sqlglot import exp
@@ -21,9 +24,33 @@ from sqlglot.tokens import Token, TokenType
 
 from lancesql.errors import ProgrammingError
 
+
+class LanceSQL(DuckDB):
+    """DuckDB's SQL, plus the statements lancesql runs itself that sqlglot cannot parse.
+
+    Without this, ``RESTORE TABLE t TO VERSION 3`` is a ParseError; with ``RESTORE``
+    read as a command keyword it comes back as an ``exp.Command`` holding its raw text,
+    like ``CREATE TAG``. A column named ``restore`` still parses as a column.
+    """
+
+    class Tokenizer(DuckDB.Tokenizer):
+        KEYWORDS: ClassVar[dict[str, TokenType]] = {
+            **DuckDB.Tokenizer.KEYWORDS,
+            "RESTORE": TokenType.COMMAND,
+        }
+
+
+class _WordTokenizer(LanceSQL.Tokenizer):
+    """lancesql's tokens, with a command's words kept one by one rather than folded
+    into one string, so that ``?`` in ``RESTORE ... ?`` is numbered like any other and
+    the statement handlers can parse commands from tokens."""
+
+    COMMANDS: ClassVar[set[TokenType]] = set()
+
+
 #: The dialect lancesql reads, whatever the engine.
-DIALECT = "duckdb"
-_TOKENIZER = DuckDB().tokenizer_class()
+DIALECT = LanceSQL
+_TOKENIZER = _WordTokenizer()
 
 
 def tokenize(sql: str) -> list[Token]:

@@ -23,17 +23,34 @@ def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
 
 def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Run a tree the rewriter already produced."""
-    bind(ctx, tree)
+    notes = bind(ctx, tree)
     sql, params = to_sql(ctx, tree)
-    return Result(ctx.engine.execute(sql, params))
+    reader = ctx.engine.execute(sql, params)
+    return Result(_annotated(reader, notes) if notes else reader)
 
 
-def bind(ctx: StatementContext, tree: exp.Expression) -> None:
-    """Call each table function the tree's placeholders stand for, and register the result."""
+def bind(ctx: StatementContext, tree: exp.Expression) -> dict[bytes, bytes]:
+    """Call each table function the tree's placeholders stand for, and register the result.
+
+    Returns the ``lancesql.*`` schema metadata of the Arrow results (how
+    ``lance_changes`` computed its rows, say), which the engines drop, so that the
+    query's result can carry it.
+    """
+    notes: dict[bytes, bytes] = {}
     for table in tree.find_all(exp.Table):
         if META_KEY in table.meta:
-            ctx.engine.register(table.name, call_source(ctx, table))
+            source = call_source(ctx, table)
+            if isinstance(source, (pa.Table, pa.RecordBatchReader)) and source.schema.metadata:
+                meta = source.schema.metadata
+                notes.update((k, v) for k, v in meta.items() if k.startswith(b"lancesql."))
+            ctx.engine.register(table.name, source)
             ctx.registered.append(table.name)
+    return notes
+
+
+def _annotated(reader: pa.RecordBatchReader, notes: dict[bytes, bytes]) -> pa.RecordBatchReader:
+    schema = reader.schema.with_metadata({**(reader.schema.metadata or {}), **notes})
+    return pa.RecordBatchReader.from_batches(schema, reader)
 
 
 def call_source(ctx: StatementContext, table: exp.Table) -> Source:
