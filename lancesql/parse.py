@@ -4,7 +4,9 @@ lancesql speaks DuckDB's SQL plus a few forms of its own. sqlglot parses nearly 
 it; two forms are adjusted on the token stream first, where strings and comments are
 already told apart from code, so nothing inside a literal is ever touched:
 
-- ``AT (TAG => 'name')`` (which sqlglot refuses) becomes ``VERSION AS OF 'name'``;
+- ``AT (TAG => 'name')`` (which sqlglot refuses) becomes ``AT (VERSION => 'name')``
+  (a string version is a tag), which sqlglot parses wherever a table may stand,
+  ``DESCRIBE t AT (...)`` included;
 - each ``?`` becomes ``$1``, ``$2``, ... in the order written, so that parameters keep
   their positions whatever the rewriter moves.
 
@@ -65,7 +67,7 @@ def preprocess(sql: str) -> tuple[str, int]:
     """Rewrite lancesql's own token-level forms into SQL sqlglot parses; count the ``?``.
 
     >>> preprocess("SELECT * FROM t AT (TAG => 'v1') WHERE a = ? AND b = '?'")
-    ("SELECT * FROM t VERSION AS OF 'v1' WHERE a = $1 AND b = '?'", 1)
+    ("SELECT * FROM t AT (VERSION => 'v1') WHERE a = $1 AND b = '?'", 1)
     """
     tokens = tokenize(sql)
     edits: list[tuple[int, int, str]] = []
@@ -84,9 +86,8 @@ def preprocess(sql: str) -> tuple[str, int]:
             and tokens[i + 3].token_type == TokenType.FARROW
             and tokens[i + 5].token_type == TokenType.R_PAREN
         ):
-            value = sql[tokens[i + 4].start : tokens[i + 4].end + 1]
-            edits.append((tok.start, tokens[i + 5].end + 1, f"VERSION AS OF {value}"))
-            i += 5
+            tag = tokens[i + 2]
+            edits.append((tag.start, tag.end + 1, "VERSION"))
         i += 1
     for start, end, text in reversed(edits):
         sql = sql[:start] + text + sql[end:]

@@ -113,12 +113,15 @@ class Tokens:
             and nxt.token_type == TokenType.STRING
         ):
             self.pos += 2
-            try:
-                return dt.datetime.fromisoformat(nxt.text)
-            except ValueError:
-                raise ProgrammingError(
-                    f"bad timestamp {nxt.text!r}: write it as 'YYYY-MM-DD HH:MM:SS'"
-                ) from None
+            return _timestamp(nxt.text)
+        if self.word() in _TIME_WORDS and self.word(1) == "$":
+            self.pos += 1
+            param = self._parameter()
+            if isinstance(param, str):
+                param = _timestamp(param)
+            if not isinstance(param, dt.datetime):
+                raise ProgrammingError(f"TIMESTAMP ? needs a datetime, got {param!r}")
+            return param
         if (param := self._parameter()) is not None:
             if isinstance(param, bool) or not isinstance(param, (int, str, dt.datetime)):
                 raise ProgrammingError(
@@ -150,3 +153,10 @@ class Tokens:
         tok = self.peek()
         found = "the end of the statement" if tok is None else repr(tok.text)
         return ProgrammingError(f"{self.sql.strip()!r}: expected {expected}, found {found}")
+
+
+def _timestamp(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ProgrammingError(f"bad timestamp {text!r}: write it as 'YYYY-MM-DD HH:MM:SS'") from None

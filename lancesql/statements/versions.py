@@ -50,7 +50,7 @@ def show_history(ctx: StatementContext, tree: exp.Expression) -> Result | None:
 
 
 def _at_version(tokens: Tokens) -> VersionRef:
-    """``AT (VERSION => v)`` (``AT (TAG => 't')`` arrives as ``VERSION AS OF 't'``) or
+    """``AT (VERSION => v)`` (``AT (TAG => 't')`` arrives as ``AT (VERSION => 't')``) or
     ``VERSION AS OF v``, or nothing."""
     if tokens.accept("AT", "(", "VERSION", "=>"):
         version = tokens.version()
