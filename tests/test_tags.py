@@ -80,7 +80,9 @@ def test_drop_tag(wcon: lancesql.Connection) -> None:
     wcon.execute("ALTER TABLE mnist CREATE TAG b AS OF VERSION 2")
     wcon.execute("ALTER TABLE mnist DROP TAG 'a'")
     assert tags(wcon) == [("b", 2)]
-    with pytest.raises(lancesql.ProgrammingError, match=r"has no tag 'a' \(tags: 'b' \(version 2\)\)"):
+    with pytest.raises(
+        lancesql.ProgrammingError, match=r"has no tag 'a' \(tags: 'b' \(version 2\)\)"
+    ):
         wcon.execute("ALTER TABLE mnist DROP TAG a")
     wcon.execute("ALTER TABLE mnist DROP TAG IF EXISTS a")
     # The version a tag named stays.
@@ -120,7 +122,9 @@ def test_tag_on_an_unknown_version_or_table(wcon: lancesql.Connection) -> None:
 
 def test_tag_on_a_version_removed_by_cleanup(wcon: lancesql.Connection, root: Path) -> None:
     dataset(root).cleanup_old_versions(older_than=dt.timedelta(0))
-    with pytest.raises(lancesql.OperationalError, match=r"version 3 .* removed by cleanup.* 7\.\.7"):
+    with pytest.raises(
+        lancesql.OperationalError, match=r"version 3 .* removed by cleanup.* 7\.\.7"
+    ):
         wcon.execute("ALTER TABLE mnist CREATE TAG x AS OF VERSION 3")
 
 

@@ -30,7 +30,9 @@ def dataset(root: Path) -> lance.LanceDataset:
 
 
 # -- SHOW VERSIONS / lance_versions ------------------------------------------------------------
-def test_show_versions_lists_every_version_with_rows_and_operation(con: lancesql.Connection) -> None:
+def test_show_versions_lists_every_version_with_rows_and_operation(
+    con: lancesql.Connection,
+) -> None:
     got = rows(con, "SHOW VERSIONS FROM mnist")
     assert [(r[0], r[2], r[3]) for r in got] == MNIST_VERSIONS
     cur = con.cursor().execute("SHOW VERSIONS FROM mnist")
@@ -106,7 +108,9 @@ def test_show_indexes_counts_rows_appended_since_the_build(
     wcon: lancesql.Connection, root: Path
 ) -> None:
     ds = dataset(root)
-    ds.insert(ds.to_table(limit=10).set_column(0, "id", pa.array(range(10_000, 10_010), pa.int64())))
+    ds.insert(
+        ds.to_table(limit=10).set_column(0, "id", pa.array(range(10_000, 10_010), pa.int64()))
+    )
     got = {r[0]: (r[4], r[5]) for r in rows(wcon, "SHOW INDEXES FROM mnist")}
     assert got["label_idx"] == (5000, 10)
 
@@ -127,7 +131,7 @@ def test_describe_at_a_version_shows_that_versions_schema(
     assert [r[0] for r in rows(wcon, "DESCRIBE mnist AT (TAG => 'before')")] == then
 
 
-# -- queries across versions -------------------------------------------------------------------------
+# -- queries across versions ------------------------------------------------------------
 def test_label_distribution_per_version_in_one_query(
     con: lancesql.Connection, mnist_root: Path
 ) -> None:

@@ -159,4 +159,6 @@ def _timestamp(text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ProgrammingError(f"bad timestamp {text!r}: write it as 'YYYY-MM-DD HH:MM:SS'") from None
+        raise ProgrammingError(
+            f"bad timestamp {text!r}: write it as 'YYYY-MM-DD HH:MM:SS'"
+        ) from None
