@@ -102,7 +102,7 @@ def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None
     """
     try:
         transaction = ds.read_transaction(version)
-    except Exception:  # noqa: BLE001 - pylance 14 raises TypeError decoding a compaction
+    except Exception:  # pylance 14 raises TypeError decoding a compaction
         # that rewrote indices (RewrittenIndex); a history listing must not fail on it.
         return None, None
     if transaction is None:
