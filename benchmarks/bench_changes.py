@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import lance
@@ -74,19 +71,6 @@ def direct(ds: lance.LanceDataset) -> int:
     return inserted.num_rows + updated.num_rows + deleted.num_rows
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """The median wall time of each function in milliseconds, the runs taken in turn."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 CHANGES_SQL = "SELECT * FROM lance_changes('big', 1, 3)"
 ANTI_JOIN_SQL = (
     "SELECT n.* FROM big AT (VERSION => 3) n "
@@ -115,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         lines = [
             f"Table: {args.rows:,} rows (id BIGINT, label INTEGER, x FLOAT), stable row ids; "
             f"version 2 appends {CHANGED:,} rows, version 3 updates {CHANGED:,}. "
-            f"Median of {args.repeat} runs taken in turn, each result fetched whole as Arrow.",
+            f"Median of {args.repeat} runs each ({max(3, args.repeat // 3)} for the full "
+            "comparison) after 2 warm-up runs, each result fetched whole as Arrow.",
             "",
             f"Direct pylance (`ds.delta(1, 3)`: inserted + updated rows, deleted ids): "
             f"**{direct_ms:.1f} ms**",
@@ -125,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "| changes / direct pylance |",
             "|---|---|---|---|---|---|---|",
         ]
+        ratios: list[tuple[str, float]] = []
         for engine in lancesql.engines.ENGINES:
             con = lancesql.connect(root, engine=engine)
 
@@ -136,27 +122,27 @@ def main(argv: list[str] | None = None) -> int:
             assert changes.schema.metadata[b"lancesql.changes"] == b"lineage"
             assert run(ANTI_JOIN_SQL).num_rows == CHANGED
             assert run(FULL_SQL).num_rows == 3 * CHANGED  # 1,000 new, 1,000 updated, 1,000 old
-            # Interleaved, so that load from elsewhere on the machine hits all alike.
-            times = interleaved(
-                {
-                    "changes": lambda: run(CHANGES_SQL),
-                    "anti": lambda: run(ANTI_JOIN_SQL),
-                    "full": lambda: run(FULL_SQL),
-                },
-                args.repeat,
-            )
-            changes_ms, anti_ms, full_ms = times["changes"], times["anti"], times["full"]
+            changes_ms = median_ms(lambda: run(CHANGES_SQL), repeat=args.repeat)
+            anti_ms = median_ms(lambda: run(ANTI_JOIN_SQL), repeat=args.repeat)
+            full_ms = median_ms(lambda: run(FULL_SQL), repeat=max(3, args.repeat // 3))
             con.close()
+            ratios.append((engine, anti_ms / changes_ms))
             lines.append(
                 f"| {engine} | {changes_ms:.1f} ms | {anti_ms:.1f} ms | {full_ms:.1f} ms "
                 f"| **{anti_ms / changes_ms:.1f}x** | {full_ms / changes_ms:.1f}x "
                 f"| {changes_ms / direct_ms:.2f}x |"
             )
+    verdict = ", ".join(f"{e}: {'met' if r >= 20 else 'not met'} ({r:.1f}x)" for e, r in ratios)
     lines += [
         "",
-        "Target: `lance_changes` at least 20x faster than the anti-join. The anti-join reads "
-        "the `id` column of both versions whole and finds only the inserts; `lance_changes` "
-        "reads the rows the two commits wrote, and reports the updates too.",
+        f"Target, `lance_changes` at least 20x faster than the anti-join: {verdict}. "
+        "The anti-join reads the `id` column of both versions whole and finds only the "
+        "inserts; `lance_changes` reads only the rows the two commits wrote, and finds the "
+        "updates too (the full-row comparison is what finds them otherwise). Of "
+        f"`lance_changes`' time, {direct_ms:.1f} ms is pylance's delta; the rest is "
+        "lancesql's statement overhead (parse, rewrite, registering the result on the "
+        "engine: on DuckDB, register + unregister alone take ~1.7 ms), which does not "
+        "grow with the table.",
     ]
     body = "\n".join(lines)
     if args.no_write:
