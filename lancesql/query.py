@@ -71,23 +71,36 @@ def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
 
 def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
     """Bind a prepared query's sources and parameters and run it."""
-    bind(ctx, prepared.tree)
+    notes = bind(ctx, prepared.tree)
     params = [parameter(ctx, p) for p in prepared.params]
-    return Result(ctx.engine.execute(prepared.sql, params))
+    reader = ctx.engine.execute(prepared.sql, params)
+    return Result(_annotated(reader, notes) if notes else reader)
 
 
-def bind(ctx: StatementContext, tree: exp.Expression) -> None:
+def bind(ctx: StatementContext, tree: exp.Expression) -> dict[bytes, bytes]:
     """Call each table function the tree's placeholders stand for, and register the result.
 
     A source that is the very object already registered under that name (the same
-    dataset at the same version) is not registered again.
+    dataset at the same version) is not registered again. Returns the ``lancesql.*``
+    schema metadata of the Arrow results (how ``lance_changes`` computed its rows, say),
+    which the engines drop, so that the query's result can carry it.
     """
+    notes: dict[bytes, bytes] = {}
     for table in tree.find_all(exp.Table):
         if META_KEY in table.meta:
             source = call_source(ctx, table)
+            if isinstance(source, (pa.Table, pa.RecordBatchReader)) and source.schema.metadata:
+                meta = source.schema.metadata
+                notes.update((k, v) for k, v in meta.items() if k.startswith(b"lancesql."))
             if ctx.registered.get(table.name) is not source:
                 ctx.engine.register(table.name, source)
                 ctx.registered[table.name] = source
+    return notes
+
+
+def _annotated(reader: pa.RecordBatchReader, notes: dict[bytes, bytes]) -> pa.RecordBatchReader:
+    schema = reader.schema.with_metadata({**(reader.schema.metadata or {}), **notes})
+    return pa.RecordBatchReader.from_batches(schema, reader)
 
 
 def call_source(ctx: StatementContext, table: exp.Table) -> Source:
