@@ -152,3 +152,11 @@ def test_lance_scan_is_a_native_datafusion_table_function(mnist_root: Path) -> N
         assert got == {"n": [2500]}
         got = ctx.sql("SELECT count(*) AS n FROM lance_scan('mnist') WHERE label = 3").to_pydict()
         assert got == {"n": [500]}
+
+
+def test_an_aware_timestamp_is_compared_in_local_time(con: lancesql.Connection) -> None:
+    ds = lance.dataset(con.catalog.uri_for("mnist"))
+    when = {v["version"]: v["timestamp"] for v in ds.versions()}
+    naive = when[2] + (when[3] - when[2]) / 2
+    aware = naive.astimezone(dt.timezone(dt.timedelta(hours=-5)))  # the same instant, elsewhere
+    assert rows(con, "SELECT count(*) FROM lance_scan('mnist', ?)", [aware]) == [(2500,)]
