@@ -8,17 +8,20 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from lancesql import lance_filter
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
+from lancesql.lance_filter import PREDICATE_SHAPES
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.rewrite.project_table_functions import COLUMNS_KEY
 from udfs import TABLE_FUNCTIONS
-from udfs.registry import Source
+from udfs.registry import Source, TableFunction
 
 
 def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Rewrite ``tree``, bind it and run it on the engine."""
-    return run_rewritten(ctx, rewrite(tree))
+    return run_rewritten(ctx, rewrite(tree, settings=ctx.settings))
 
 
 def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
@@ -39,14 +42,24 @@ def bind(ctx: StatementContext, tree: exp.Expression) -> None:
 def call_source(ctx: StatementContext, table: exp.Table) -> Source:
     """The result of the table function that placeholder ``table`` stands for."""
     name, args, kwargs = table.meta[META_KEY]
-    values = [evaluate(ctx, a) for a in args]
-    named = {k: evaluate(ctx, v) for k, v in kwargs.items()}
-    return TABLE_FUNCTIONS[name](ctx.connection, values, named)
+    function = TABLE_FUNCTIONS[name]
+    params = function.params
+    values = [argument(ctx, function, params[i] if i < len(params) else "", a) for i, a in enumerate(args)]
+    named = {k: argument(ctx, function, k, v) for k, v in kwargs.items()}
+    return function(ctx.connection, values, named, table.meta.get(COLUMNS_KEY))
+
+
+def argument(ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression) -> Any:
+    """The value of argument ``param`` of a call: a predicate argument given as a SQL
+    condition becomes Lance filter text; anything else is evaluated."""
+    if param in function.predicates and isinstance(node, PREDICATE_SHAPES):
+        return lance_filter.render(node, lambda p: parameter(ctx, p))
+    return evaluate(ctx, node)
 
 
 def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:
     """The sources a query reads, in order, without running it (for DESCRIBE, EXPLAIN)."""
-    rewritten = rewrite(tree)
+    rewritten = rewrite(tree, settings=ctx.settings)
     return [call_source(ctx, t) for t in rewritten.find_all(exp.Table) if META_KEY in t.meta]
 
 

@@ -13,6 +13,9 @@ for every ``WHERE ... LIMIT``. Hash repartitioning for joins and aggregates stay
 
 Each lancesql cursor gets its own ``SessionContext``, so the names registered for one
 statement never collide with another cursor's.
+
+SQL is generated for DataFusion in the ``datafusion`` dialect below: DuckDB's, with the
+few DuckDB function names DataFusion spells differently translated.
 """
 
 from __future__ import annotations
@@ -25,7 +28,26 @@ import datafusion
 import lance
 import pyarrow as pa
 
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+
 from udfs.registry import ScalarFunction, Source
+
+
+class Datafusion(DuckDB):
+    """DuckDB's SQL as DataFusion reads it (registered with sqlglot as ``datafusion``)."""
+
+    class Generator(DuckDB.Generator):
+        #: DuckDB's vector distances under DataFusion's names (the same values).
+        RENAMED = {"array_cosine_distance": "cosine_distance", "array_inner_product": "inner_product"}
+
+        def anonymous_sql(self, expression: exp.Anonymous) -> str:
+            name = expression.name.lower()
+            if name in self.RENAMED:
+                return self.func(self.RENAMED[name], *expression.expressions)
+            if name == "array_negative_inner_product":
+                return f"(-{self.func('inner_product', *expression.expressions)})"
+            return super().anonymous_sql(expression)
 
 
 def _config(target_partitions: int) -> datafusion.SessionConfig:
@@ -77,7 +99,7 @@ class DataFusionEngine:
     """A factory of DataFusion sessions sharing lancesql's functions."""
 
     name = "datafusion"
-    dialect = "duckdb"
+    dialect = "datafusion"
 
     def __init__(self, target_partitions: int = 0) -> None:
         self._target_partitions = target_partitions
