@@ -40,6 +40,11 @@ def preprocess(sql: str) -> tuple[str, int]:
     >>> preprocess("SELECT * FROM t AT (TAG => 'v1') WHERE a = ? AND b = '?'")
     ("SELECT * FROM t VERSION AS OF 'v1' WHERE a = $1 AND b = '?'", 1)
     """
+    head = sql.lstrip()
+    if head[:7].upper() == "EXPLAIN" and head[7:8].isspace():
+        # The tokenizer keeps a command's text as one string: preprocess the query in it.
+        rest, count = preprocess(head[7:])
+        return "EXPLAIN" + rest, count
     tokens = tokenize(sql)
     edits: list[tuple[int, int, str]] = []
     count = 0

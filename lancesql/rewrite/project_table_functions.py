@@ -54,6 +54,9 @@ def _columns(root: exp.Expression, table: exp.Table) -> list[str] | None:
                 or join.args.get("method", "").upper() == "NATURAL"
             ):
                 return None
+    others = {t.alias_or_name for t in root.find_all(exp.Table)}
+    others |= {s.alias for s in root.find_all(exp.Subquery, exp.CTE) if s.alias}
+    others.discard(alias)
     names: set[str] = set()
     for column in root.find_all(exp.Column):
         parts = [p.name for p in column.parts]
@@ -62,9 +65,9 @@ def _columns(root: exp.Expression, table: exp.Table) -> list[str] | None:
         elif alias in parts[:-1]:
             # alias.col or alias.col.field: the column after the alias.
             names.add(parts[parts.index(alias) + 1])
-        else:
-            # a struct field (col.field) or another table's column: keep the first part too.
-            names.update(parts)
+        elif parts[0] not in others:
+            # a struct field (col.field): the column is the first part.
+            names.add(parts[0])
     for join in root.find_all(exp.Join):
         for identifier in join.args.get("using") or []:
             names.add(identifier.name)
