@@ -73,7 +73,8 @@ def render(node: exp.Expression, value_of: Callable[[exp.Placeholder], Any]) -> 
     """``node`` in Lance's filter syntax, with each parameter replaced by its value.
 
     >>> import sqlglot
-    >>> render(sqlglot.parse_one("t.label = $1 AND NOT name IS NULL", read="duckdb"), lambda p: "x'y")
+    >>> tree = sqlglot.parse_one("t.label = $1 AND NOT name IS NULL", read="duckdb")
+    >>> render(tree, lambda p: "x'y")
     "label = 'x''y' AND NOT name IS NULL"
     """
     alias = _alias_of(node)

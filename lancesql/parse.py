@@ -11,6 +11,7 @@ already told apart from code, so nothing inside a literal is ever touched:
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import sqlglot
@@ -79,7 +80,17 @@ class Parsed(NamedTuple):
 
 
 def parse(sql: str) -> Parsed:
-    """Parse one or more statements; a syntax error names its line and column."""
+    """Parse one or more statements; a syntax error names its line and column.
+
+    The same SQL run again with new parameters (the DB-API way) is parsed once: the
+    trees are cached by text, and each call gets its own copies.
+    """
+    statements, count = _parse(sql)
+    return Parsed([s.copy() for s in statements], count)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(sql: str) -> Parsed:
     if not sql or not sql.strip():
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     text, count = preprocess(sql)

@@ -226,7 +226,7 @@ def test_explain_shows_what_reached_lance(con: lancesql.Connection) -> None:
     assert plan[1][0].startswith("vector_search(") and "@ version 7" in plan[1][0]
     assert "columns: id, _distance" in text  # only what the query uses
     assert "prefilter: label = 3" in text
-    assert "path: index" in text and "refine_factor: 5" in text and "minimum_nprobes: 40" in text
+    assert "path: index" in text and "refine_factor: 5" in text and "minimum_nprobes: 4" in text
     assert "label_idx(BTree)" in text and "image_emb_idx (IVF_PQ, cosine)" in text
     con.cursor().execute("RESET lancesql.vector_search_exact_rows")
     exact = rows(

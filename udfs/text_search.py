@@ -229,14 +229,20 @@ def hybrid_search(
             by_text.select([*keep, "_rowid"]),
         ]
     )
-    first = {}
+    first: dict[int, int] = {}
     for position, row_id in enumerate(rows.column("_rowid").to_pylist()):
         first.setdefault(row_id, position)
     result = rows.take(pa.array([first[r] for r in order], pa.int64()))
     distances = dict(
-        zip(by_vector.column("_rowid").to_pylist(), by_vector.column("_distance").to_pylist())
+        zip(
+            by_vector.column("_rowid").to_pylist(),
+            by_vector.column("_distance").to_pylist(),
+            strict=True,
+        )
     )
-    scores = dict(zip(by_text.column("_rowid").to_pylist(), by_text.column("_score").to_pylist()))
+    scores = dict(
+        zip(by_text.column("_rowid").to_pylist(), by_text.column("_score").to_pylist(), strict=True)
+    )
     result = result.drop_columns(["_rowid"])
     result = result.append_column(
         "_distance", pa.array([distances.get(r) for r in order], pa.float32())
@@ -247,7 +253,8 @@ def hybrid_search(
         index = vector_index(ds, vector_column)
         details = {
             "path": f"{plan.path} ({plan.reason})",
-            "fusion": f"reciprocal rank fusion, k = {rrf_k}, {candidates} candidates from each search",
+            "fusion": f"reciprocal rank fusion, k = {rrf_k}, "
+            f"{candidates} candidates from each search",
             "full-text index": str(inverted_index(ds, text_column)),
         }
         if index is not None:

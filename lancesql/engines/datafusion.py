@@ -37,7 +37,7 @@ from udfs.registry import ScalarFunction, Source
 class Datafusion(DuckDB):
     """DuckDB's SQL as DataFusion reads it (registered with sqlglot as ``datafusion``)."""
 
-    class Generator(DuckDB.Generator):
+    class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]
         #: DuckDB's vector distances under DataFusion's names (the same values).
         RENAMED = {"array_cosine_distance": "cosine_distance", "array_inner_product": "inner_product"}
 

@@ -27,7 +27,7 @@ def _lance_to_sql(metric: str, distance: exp.Expression) -> exp.Expression:
     """The SQL function's value from Lance's ``_distance`` (Lance's l2 is squared and its
     dot distance is ``1 - a·b``; cosine is ``1 - cos`` in both)."""
     if metric == "l2":
-        return exp.func("sqrt", distance)
+        return exp.Anonymous(this="sqrt", expressions=[distance])
     if metric == "dot":
         return exp.Paren(this=exp.Sub(this=distance, expression=exp.Literal.number(1)))
     return distance
@@ -51,9 +51,13 @@ def order_by_distance(expression: exp.Expression) -> exp.Expression:
     with exact distances) on the index path.
 
     >>> import sqlglot
-    >>> sql = "SELECT id, array_cosine_distance(e, [1, 0]) AS d FROM t WHERE label = 3 ORDER BY d LIMIT 5"
-    >>> order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
-    "SELECT id, t._distance AS d FROM VECTOR_SEARCH('t', 'e', [1, 0], 5, filter => label = 3, metric => 'cosine', use_index => 'auto') AS t ORDER BY t._distance LIMIT 5"
+    >>> sql = "SELECT id, array_cosine_distance(e, [1]) AS d FROM t WHERE a = 3 ORDER BY d LIMIT 5"
+    >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"))
+    >>> call = tree.find(exp.Table).sql("duckdb")
+    >>> tree.sql("duckdb").replace(call, "<call>")
+    'SELECT id, t._distance AS d FROM <call> ORDER BY t._distance LIMIT 5'
+    >>> call
+    "VECTOR_SEARCH('t', 'e', [1], 5, filter => a = 3, metric => 'cosine', use_index => 'auto') AS t"
     >>> sql = "SELECT id FROM t AS x JOIN u ON TRUE ORDER BY array_distance(x.e, [1, 0]) LIMIT 5"
     >>> order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     'SELECT id FROM t AS x JOIN u ON TRUE ORDER BY ARRAY_DISTANCE(x.e, [1, 0]) LIMIT 5'

@@ -23,7 +23,10 @@ def project_table_functions(expression: exp.Expression) -> exp.Expression:
 
     >>> import sqlglot
     >>> from lancesql.rewrite.bind_table_functions import bind_table_functions
-    >>> sql = "SELECT v.id, label FROM vector_search('t', 'e', [1], 3) AS v JOIN o USING (key) WHERE o.x > 1"
+    >>> sql = (
+    ...     "SELECT v.id, label FROM vector_search('t', 'e', [1], 3) AS v "
+    ...     "JOIN o USING (key) WHERE o.x > 1"
+    ... )
     >>> tree = project_table_functions(bind_table_functions(sqlglot.parse_one(sql, read="duckdb")))
     >>> tree.find(exp.Table).meta[COLUMNS_KEY]
     ['id', 'key', 'label']
@@ -45,9 +48,12 @@ def _columns(root: exp.Expression, table: exp.Table) -> list[str] | None:
         for projection in select.expressions:
             if isinstance(projection, exp.Star):
                 return None
-            if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
-                if projection.table in ("", alias):
-                    return None
+            if (
+                isinstance(projection, exp.Column)
+                and isinstance(projection.this, exp.Star)
+                and projection.table in ("", alias)
+            ):
+                return None
         for join in select.args.get("joins") or []:
             if (
                 join.args.get("kind", "").upper() == "NATURAL"

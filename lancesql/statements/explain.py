@@ -49,7 +49,7 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         query = sqlglot.parse_one(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(f"EXPLAIN needs a query: {str(exc).splitlines()[0]}") from None
-    rewritten = rewrite(query, settings=ctx.settings)
+    rewritten = rewrite(query, settings=ctx.settings)  # type: ignore[arg-type]
     with collecting() as reads:
         bind(ctx, rewritten)
     scanned = [
