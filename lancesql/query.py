@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from lancesql import lance_filter
+from lancesql import direct, lance_filter
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.lance_filter import PREDICATE_SHAPES
@@ -25,17 +25,32 @@ def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
 
 
 def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
-    """Run a tree the rewriter already produced."""
-    bind(ctx, tree)
+    """Run a tree the rewriter already produced (see :mod:`lancesql.direct` for the
+    queries that only pick columns of a search's result, answered without the engine)."""
+    computed: dict[str, Source] = {}
+    picked = direct.picked_columns(tree)
+    if picked is not None:
+        table, columns = picked
+        source = computed[table.name] = call_source(ctx, table)
+        result = direct.project(source, columns)
+        if result is not None:
+            return Result.of(result)
+    bind(ctx, tree, computed)
     sql, params = to_sql(ctx, tree)
     return Result(ctx.engine.execute(sql, params))
 
 
-def bind(ctx: StatementContext, tree: exp.Expression) -> None:
-    """Call each table function the tree's placeholders stand for, and register the result."""
+def bind(
+    ctx: StatementContext, tree: exp.Expression, computed: dict[str, Source] | None = None
+) -> None:
+    """Call each table function the tree's placeholders stand for (unless ``computed``
+    already holds its result), and register the result."""
     for table in tree.find_all(exp.Table):
         if META_KEY in table.meta:
-            ctx.engine.register(table.name, call_source(ctx, table))
+            source = (computed or {}).get(table.name)
+            if source is None:
+                source = call_source(ctx, table)
+            ctx.engine.register(table.name, source)
             ctx.registered.append(table.name)
 
 
@@ -44,12 +59,15 @@ def call_source(ctx: StatementContext, table: exp.Table) -> Source:
     name, args, kwargs = table.meta[META_KEY]
     function = TABLE_FUNCTIONS[name]
     params = function.params
-    values = [argument(ctx, function, params[i] if i < len(params) else "", a) for i, a in enumerate(args)]
+    names = [params[i] if i < len(params) else "" for i in range(len(args))]
+    values = [argument(ctx, function, p, a) for p, a in zip(names, args, strict=True)]
     named = {k: argument(ctx, function, k, v) for k, v in kwargs.items()}
     return function(ctx.connection, values, named, table.meta.get(COLUMNS_KEY))
 
 
-def argument(ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression) -> Any:
+def argument(
+    ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression
+) -> Any:
     """The value of argument ``param`` of a call: a predicate argument given as a SQL
     condition becomes Lance filter text; anything else is evaluated."""
     if param in function.predicates and isinstance(node, PREDICATE_SHAPES):

@@ -180,6 +180,24 @@ def test_order_by_distance_unrewritten_runs_as_written(
     assert "path: exact (the index" in "\n".join(r[1] for r in plan)
 
 
+def test_order_by_rewrite_with_parameters_and_offset(
+    con: lancesql.Connection, table: pa.Table
+) -> None:
+    vector = vector_of(table, 42)
+    first = rows(
+        con,
+        "SELECT id FROM mnist WHERE label = ? ORDER BY array_cosine_distance(image_emb, ?) LIMIT ?",
+        [8, vector.tolist(), 6],
+    )
+    page = rows(
+        con,
+        "SELECT id FROM mnist WHERE label = 8 "
+        "ORDER BY array_cosine_distance(image_emb, ?) LIMIT 3 OFFSET 3",
+        [vector.tolist()],
+    )
+    assert len(first) == 6 and page == first[3:]
+
+
 def test_order_by_rewrite_keeps_star_columns(con: lancesql.Connection) -> None:
     cur = con.cursor().execute(
         f"SELECT * FROM mnist ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 3"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -175,6 +176,24 @@ def query_vector(function: str, query: Any, field: pa.Field) -> np.ndarray:
     return vector
 
 
+#: Rows each filter keeps, per open dataset handle and version. A version never
+#: changes, so a count stays true; a recreated table gets a new handle from the catalog.
+_COUNTS: weakref.WeakKeyDictionary[lance.LanceDataset, dict[tuple[int, str], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def count_matching(ds: lance.LanceDataset, filter: str) -> int:
+    """How many rows of ``ds`` ``filter`` keeps (through the scalar indices; cached)."""
+    counts = _COUNTS.setdefault(ds, {})
+    key = (ds.version, filter)
+    if key not in counts:
+        if len(counts) > 256:
+            counts.clear()
+        counts[key] = ds.count_rows(filter=filter)
+    return counts[key]
+
+
 @dataclass
 class Plan:
     """How one vector search runs."""
@@ -242,7 +261,7 @@ def plan_search(
             nearest["nprobes"] = nprobes
         return Plan("index", nearest, f"no filter: index {index.name!r}")
     total = ds.count_rows()
-    matching = ds.count_rows(filter=filter)
+    matching = count_matching(ds, filter)
     limit = int(connection.settings.get("vector_search_exact_rows"))
     if matching <= limit:
         return exact(

@@ -23,6 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from lancesql import direct
 from lancesql.catalog import TableRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
@@ -62,6 +63,12 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     plan = ctx.engine.execute(keyword + sql, params).read_all()
     sources = [f"engine ({ctx.connection.engine.name})"]
     plans = [_engine_plan(plan)]
+    if direct.picked_columns(rewritten) is not None:
+        plans[0] = (
+            "(the query only picks columns of a search result: lancesql selects them from "
+            "it without running the engine, when their types allow; otherwise this runs)\n"
+            + plans[0]
+        )
     for read in [*scanned, *reads]:
         sources.append(f"{read.function}({read.uri} @ version {read.version})")
         plans.append(_describe(read))
