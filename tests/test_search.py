@@ -73,7 +73,8 @@ def test_query_vector_forms(con: lancesql.Connection, table: pa.Table) -> None:
     vector = vector_of(table, 7)
     expected = rows(
         con,
-        "SELECT id FROM vector_search('mnist', 'image_emb', (SELECT image_emb FROM mnist WHERE id = 7), 5)",
+        "SELECT id FROM vector_search('mnist', 'image_emb', "
+        "(SELECT image_emb FROM mnist WHERE id = 7), 5)",
     )
     literal = "[" + ", ".join(repr(float(x)) for x in vector) + "]"
     as_literal = rows(con, f"SELECT id FROM vector_search('mnist', 'image_emb', {literal}, 5)")
@@ -91,7 +92,8 @@ def test_selective_prefilter_returns_k_exact_rows(
     # 40 of 5,000 rows (0.8%) match: the k nearest among them, all k of them.
     result = rows(
         con,
-        f"SELECT id, _distance FROM vector_search('mnist', 'image_emb', {Q}, 10, filter => 'id < 40')",
+        f"SELECT id, _distance FROM vector_search('mnist', 'image_emb', {Q}, 10, "
+        "filter => 'id < 40')",
     )
     ids = table.column("id").to_numpy()
     assert [r[0] for r in result] == exact_ids(table, vector_of(table, 42), 10, mask=ids < 40)
@@ -125,11 +127,13 @@ def test_prefilter_through_the_index_keeps_k_rows(
 def test_filter_as_sql_predicate_with_parameters(con: lancesql.Connection) -> None:
     as_text = rows(
         con,
-        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, filter => 'label = 3 AND id > 100')",
+        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, "
+        "filter => 'label = 3 AND id > 100')",
     )
     as_sql = rows(
         con,
-        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, filter => label = ? AND id > ?)",
+        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, "
+        "filter => label = ? AND id > ?)",
         [3, 100],
     )
     assert as_text == as_sql and len(as_sql) == 5
@@ -153,17 +157,20 @@ def test_version_argument(con: lancesql.Connection) -> None:
 def test_order_by_distance_rewrite_equals_vector_search(con: lancesql.Connection) -> None:
     explicit = rows(
         con,
-        f"SELECT id, label FROM vector_search('mnist', 'image_emb', {Q}, 10, filter => 'label = 3', metric => 'cosine')",
+        f"SELECT id, label FROM vector_search('mnist', 'image_emb', {Q}, 10, "
+        "filter => 'label = 3', metric => 'cosine')",
     )
     ordered = rows(
         con,
-        f"SELECT id, label FROM mnist WHERE label = ? ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
+        "SELECT id, "
+        f"label FROM mnist WHERE label = ? ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
         [3],
     )
     assert ordered == explicit
     plan = rows(
         con,
-        f"EXPLAIN SELECT id FROM mnist WHERE label = 3 ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
+        "EXPLAIN SELECT id FROM mnist WHERE label = 3 "
+        f"ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
     )
     assert any(r[0].startswith("vector_search(") for r in plan)
 
@@ -244,7 +251,8 @@ def test_explain_shows_what_reached_lance(con: lancesql.Connection) -> None:
     con.cursor().execute("SET lancesql.vector_search_exact_rows = 0")
     plan = rows(
         con,
-        f"EXPLAIN SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 10, filter => 'label = 3', nprobes => 4, refine_factor => 5)",
+        f"EXPLAIN SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 10, "
+        "filter => 'label = 3', nprobes => 4, refine_factor => 5)",
     )
     assert plan[0][0].startswith("engine (")
     text = plan[1][1]
@@ -320,7 +328,8 @@ def test_text_search(captions: Path, engine: str) -> None:
         assert [r[2] for r in result] == sorted((r[2] for r in result), reverse=True)
         bold = rows(
             con,
-            "SELECT id, caption FROM text_search('captions', 'caption', 'bold', 50, filter => label = ?)",
+            "SELECT id, caption FROM text_search('captions', 'caption', 'bold', 50, "
+            "filter => label = ?)",
             [7],
         )
         assert bold and all(r[1] == "a handwritten seven in bold ink" for r in bold)
@@ -337,7 +346,8 @@ def test_hybrid_search_fuses_by_reciprocal_rank(
         vector = vector_of(table, 42)
         fused = rows(
             con,
-            "SELECT id, _distance, _score, _relevance FROM hybrid_search('captions', 'image_emb', ?, 'caption', 'bold', 5)",
+            "SELECT id, _distance, _score, _relevance FROM hybrid_search('captions', "
+            "'image_emb', ?, 'caption', 'bold', 5)",
             [vector],
         )
         by_vector = [
@@ -359,7 +369,8 @@ def test_hybrid_search_fuses_by_reciprocal_rank(
         assert fused[0][0] == 42 or fused[0][1] is not None
         filtered = rows(
             con,
-            "SELECT label FROM hybrid_search('captions', 'image_emb', ?, 'caption', 'bold', 5, filter => 'label = 4')",
+            "SELECT label FROM hybrid_search('captions', 'image_emb', ?, 'caption', 'bold', "
+            "5, filter => 'label = 4')",
             [vector],
         )
         assert len(filtered) == 5 and {r[0] for r in filtered} == {4}
