@@ -212,6 +212,30 @@ def test_order_by_rewrite_with_parameters_and_offset(
     assert len(first) == 6 and page == first[3:]
 
 
+def test_order_by_rewrite_at_a_version_and_path(con: lancesql.Connection, mnist_root: Path) -> None:
+    old = rows(
+        con,
+        "SELECT id FROM mnist AT (VERSION => 1) "
+        f"ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
+    )
+    assert len(old) == 10 and all(r[0] < 1250 for r in old)  # version 1: ids 0..1249
+    plan = rows(
+        con,
+        "EXPLAIN SELECT id FROM mnist AT (VERSION => 1) "
+        f"ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
+    )
+    assert any(r[0].startswith("vector_search(") and "@ version 1" in r[0] for r in plan)
+    path = str(mnist_root / "mnist.lance")
+    by_path = rows(
+        con,
+        f"SELECT x.id FROM '{path}' AS x ORDER BY array_cosine_distance(x.image_emb, {Q}) LIMIT 3",
+    )
+    unaliased = rows(
+        con, f"SELECT id FROM '{path}' ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 3"
+    )
+    assert by_path == unaliased and by_path[0][0] == 42
+
+
 def test_order_by_rewrite_keeps_star_columns(con: lancesql.Connection) -> None:
     cur = con.cursor().execute(
         f"SELECT * FROM mnist ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 3"

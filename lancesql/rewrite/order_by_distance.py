@@ -73,7 +73,8 @@ def _rewrite(select: exp.Select, ctes: set[str]) -> None:
     if source is None:
         return
     table, uri, version = source
-    alias = table.alias_or_name
+    # the name qualify_tables would give it: ``x`` for 'dir/x.lance'
+    alias = table.alias or table.name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
     order = select.args.get("order")
     limit = select.args.get("limit")
     if order is None or limit is None or len(order.expressions) != 1:
