@@ -102,7 +102,10 @@ class Parsed(NamedTuple):
 
 
 def parse(sql: str) -> Parsed:
-    """Parse one or more statements; a syntax error names its line and column."""
+    """Parse one or more statements; a syntax error names its line and column.
+
+    (The connection caches the result by text: see ``Connection.parse``.)
+    """
     if not sql or not sql.strip():
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     text, count = preprocess(sql)

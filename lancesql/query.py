@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
+from lancesql import direct, lance_filter
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
-from lancesql.rewrite import Rule, rewrite
+from lancesql.lance_filter import PREDICATE_SHAPES
+from lancesql.rewrite import SWITCHES, rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.rewrite.project_table_functions import COLUMNS_KEY
 from udfs import TABLE_FUNCTIONS
-from udfs.registry import Source
+from udfs.registry import Source, TableFunction
 
 _PREPARED = "lancesql_prepared"
 
@@ -36,12 +38,6 @@ class Prepared:
     params: tuple[exp.Placeholder, ...]
 
 
-def prepare(tree: exp.Expression, rules: Sequence[Rule], dialect: str) -> Prepared:
-    """Rewrite ``tree`` with ``rules`` and generate the engine's SQL."""
-    rewritten = rewrite(tree, rules)
-    return prepared_from(rewritten, dialect)
-
-
 def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
     """The engine SQL of an already rewritten tree, parameters renumbered ``$1..$n``."""
     original = tuple(rewritten.find_all(exp.Placeholder))
@@ -57,10 +53,13 @@ def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
 def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Rewrite ``tree``, bind it and run it on the engine."""
     engine = ctx.connection.engine
+    switches = tuple(bool(ctx.settings.get(name)) for name in SWITCHES.values())
+    key = (engine.name, switches)
     cache = tree.meta.setdefault(_PREPARED, {})
-    prepared = cache.get(engine.name)
+    prepared = cache.get(key)
     if prepared is None:
-        prepared = cache[engine.name] = prepare(tree, engine.rules, engine.dialect)
+        rewritten = rewrite(tree, engine.rules, settings=ctx.settings)
+        prepared = cache[key] = prepared_from(rewritten, engine.dialect)
     return run_prepared(ctx, prepared)
 
 
@@ -70,15 +69,31 @@ def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
 
 
 def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
-    """Bind a prepared query's sources and parameters and run it."""
-    notes = bind(ctx, prepared.tree)
+    """Bind a prepared query's sources and parameters and run it.
+
+    A query that only picks columns of one search's result is answered from that Arrow
+    table without the engine (see :mod:`lancesql.direct`).
+    """
+    computed: dict[str, Source] = {}
+    picked = direct.picked_columns(prepared.tree)
+    if picked is not None:
+        table, columns = picked
+        source = computed[table.name] = call_source(ctx, table)
+        result = direct.project(source, columns)
+        if result is not None:
+            notes = _notes(source)
+            return Result.of(result.replace_schema_metadata({**(result.schema.metadata or {}), **notes}))
+    notes = bind(ctx, prepared.tree, computed)
     params = [parameter(ctx, p) for p in prepared.params]
     reader = ctx.engine.execute(prepared.sql, params)
     return Result(_annotated(reader, notes) if notes else reader)
 
 
-def bind(ctx: StatementContext, tree: exp.Expression) -> dict[bytes, bytes]:
-    """Call each table function the tree's placeholders stand for, and register the result.
+def bind(
+    ctx: StatementContext, tree: exp.Expression, computed: dict[str, Source] | None = None
+) -> dict[bytes, bytes]:
+    """Call each table function the tree's placeholders stand for (unless ``computed``
+    already holds its result), and register the result.
 
     A source that is the very object already registered under that name (the same
     dataset at the same version) is not registered again. Returns the ``lancesql.*``
@@ -88,14 +103,21 @@ def bind(ctx: StatementContext, tree: exp.Expression) -> dict[bytes, bytes]:
     notes: dict[bytes, bytes] = {}
     for table in tree.find_all(exp.Table):
         if META_KEY in table.meta:
-            source = call_source(ctx, table)
-            if isinstance(source, (pa.Table, pa.RecordBatchReader)) and source.schema.metadata:
-                meta = source.schema.metadata
-                notes.update((k, v) for k, v in meta.items() if k.startswith(b"lancesql."))
+            source = (computed or {}).get(table.name)
+            if source is None:
+                source = call_source(ctx, table)
+            notes.update(_notes(source))
             if ctx.registered.get(table.name) is not source:
                 ctx.engine.register(table.name, source)
                 ctx.registered[table.name] = source
     return notes
+
+
+def _notes(source: Source) -> dict[bytes, bytes]:
+    """The ``lancesql.*`` schema metadata of an Arrow source."""
+    if isinstance(source, (pa.Table, pa.RecordBatchReader)) and source.schema.metadata:
+        return {k: v for k, v in source.schema.metadata.items() if k.startswith(b"lancesql.")}
+    return {}
 
 
 def _annotated(reader: pa.RecordBatchReader, notes: dict[bytes, bytes]) -> pa.RecordBatchReader:
@@ -106,14 +128,27 @@ def _annotated(reader: pa.RecordBatchReader, notes: dict[bytes, bytes]) -> pa.Re
 def call_source(ctx: StatementContext, table: exp.Table) -> Source:
     """The result of the table function that placeholder ``table`` stands for."""
     name, args, kwargs = table.meta[META_KEY]
-    values = [evaluate(ctx, a) for a in args]
-    named = {k: evaluate(ctx, v) for k, v in kwargs.items()}
-    return TABLE_FUNCTIONS[name](ctx.connection, values, named)
+    function = TABLE_FUNCTIONS[name]
+    params = function.params
+    names = [params[i] if i < len(params) else "" for i in range(len(args))]
+    values = [argument(ctx, function, p, a) for p, a in zip(names, args, strict=True)]
+    named = {k: argument(ctx, function, k, v) for k, v in kwargs.items()}
+    return function(ctx.connection, values, named, table.meta.get(COLUMNS_KEY))
+
+
+def argument(
+    ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression
+) -> Any:
+    """The value of argument ``param`` of a call: a predicate argument given as a SQL
+    condition becomes Lance filter text; anything else is evaluated."""
+    if param in function.predicates and isinstance(node, PREDICATE_SHAPES):
+        return lance_filter.render(node, lambda p: parameter(ctx, p))
+    return evaluate(ctx, node)
 
 
 def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:
     """The sources a query reads, in order, without running it (for DESCRIBE, EXPLAIN)."""
-    rewritten = rewrite(tree, ctx.connection.engine.rules)
+    rewritten = rewrite(tree, ctx.connection.engine.rules, settings=ctx.settings)
     return [call_source(ctx, t) for t in rewritten.find_all(exp.Table) if META_KEY in t.meta]
 
 
