@@ -11,9 +11,12 @@ from tests.conftest import rows
 
 
 def test_unknown_settings_are_programming_errors(mnist_root: Path) -> None:
-    with pytest.raises(lancesql.ProgrammingError, match="unknown setting lancesql.no_such"):
+    with pytest.raises(lancesql.ProgrammingError, match=r"unknown setting lancesql\.no_such"):
         lancesql.connect(mnist_root, settings={"no_such": 1})
-    with lancesql.connect(mnist_root) as con, pytest.raises(lancesql.ProgrammingError, match="the settings are"):
+    with (
+        lancesql.connect(mnist_root) as con,
+        pytest.raises(lancesql.ProgrammingError, match="the settings are"),
+    ):
         con.execute("SET lancesql.no_such = 1")
 
 
