@@ -50,4 +50,4 @@ def command_tokens(tree: exp.Command) -> str:
 
 
 # Importing a module registers its handlers.
-from lancesql.statements import settings, show  # noqa: E402,F401
+from lancesql.statements import alter, create, dml, index, settings, show  # noqa: E402,F401
