@@ -45,7 +45,10 @@ def execute(ctx: StatementContext, tree: exp.Expression) -> Result:
 def command_tokens(tree: exp.Command) -> str:
     """The raw text of a statement sqlglot kept as a Command (``CREATE TAG ...``)."""
     rest = tree.expression
-    tail = rest.name if isinstance(rest, exp.Literal) else (rest.sql() if rest else "")
+    if isinstance(rest, str):  # sqlglot keeps some commands' text as a plain string
+        tail = rest
+    else:
+        tail = rest.name if isinstance(rest, exp.Literal) else (rest.sql() if rest else "")
     return f"{tree.this} {tail}".strip()
 
 

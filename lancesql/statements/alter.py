@@ -21,7 +21,8 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import DatabaseError, IntegrityError, NotSupportedError, ProgrammingError
 from lancesql.lance_sql import to_lance
 from lancesql.sql_types import arrow_type, storage_schema
-from lancesql.statements import statement
+from lancesql.parse import tokenize
+from lancesql.statements import command_tokens, statement
 from lancesql.writes import committed, lance_error, open_target
 
 
@@ -59,6 +60,32 @@ def alter_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         _alter_columns(ds, name, actions)
     committed(ctx, uri)
     return Result.done()
+
+
+_COLUMN_ACTIONS = {"ADD", "DROP", "RENAME", "ALTER"}
+
+
+@statement(exp.Command)
+def alter_mixed(ctx: StatementContext, tree: exp.Expression) -> Result | None:
+    """An ALTER TABLE sqlglot could not parse because it mixes column actions
+    (``DROP COLUMN a, ADD COLUMN b ...``): say why it is refused. Tag commands
+    (``ALTER TABLE t CREATE TAG ...``) are left to the tags module."""
+    if str(tree.this).upper() != "ALTER":
+        return None
+    words = [t.text.upper() for t in tokenize(command_tokens(tree))]  # type: ignore[arg-type]
+    if "TAG" in words or "COLUMN" not in words:
+        return None
+    column_actions = {w for w, nxt in zip(words, words[1:]) if nxt == "COLUMN" and w in _COLUMN_ACTIONS}
+    if len(column_actions) > 1:
+        raise NotSupportedError(
+            "each ALTER TABLE statement commits one Lance version, so it makes one kind of "
+            "change: run ADD, DROP and RENAME/ALTER COLUMN as separate statements"
+        )
+    raise ProgrammingError(
+        "this ALTER TABLE does not parse; lancesql supports ADD COLUMN c [TYPE] [AS (expr)], "
+        "ADD COLUMNS FROM (query) ON key, DROP COLUMN c, RENAME COLUMN a TO b, "
+        "ALTER COLUMN a TYPE t"
+    )
 
 
 def _kind(action: exp.Expression) -> str | None:
