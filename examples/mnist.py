@@ -19,6 +19,7 @@ import argparse
 import gzip
 import importlib.resources
 import io
+import itertools
 import os
 import shutil
 import sys
@@ -106,7 +107,7 @@ def build(
     table = to_table(np.arange(len(labels)), pixels, labels)
     bounds = np.linspace(0, len(labels), batches + 1).astype(int)
     ds: lance.LanceDataset | None = None
-    for i, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for i, (start, stop) in enumerate(itertools.pairwise(bounds)):
         chunk = table.slice(start, stop - start)
         ds = lance.write_dataset(
             chunk, uri, mode="create" if i == 0 else "append", enable_stable_row_ids=True

@@ -15,14 +15,14 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import lance
 
 from lancesql.errors import OperationalError, ProgrammingError
 
 #: A version as users write it: a number, a tag name, or a point in time.
-VersionRef = Union[int, str, dt.datetime, None]
+VersionRef: TypeAlias = int | str | dt.datetime | None
 
 SUFFIX = ".lance"
 
@@ -88,10 +88,7 @@ class Catalog:
 
     def table_names(self) -> list[str]:
         """The tables under the root, sorted."""
-        if self.is_local:
-            entries = os.listdir(self.root)
-        else:
-            entries = self._list_remote()
+        entries = os.listdir(self.root) if self.is_local else self._list_remote()
         return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX))
 
     def _list_remote(self) -> list[str]:
@@ -249,4 +246,4 @@ def _uri_of(ds: lance.LanceDataset) -> str:
 def _naive_utc(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value  # type: ignore[no-any-return]
+    return value

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from lancesql.catalog import Catalog
 from lancesql.engines.base import EngineCursor
+from lancesql.settings import Settings
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection
@@ -43,9 +45,9 @@ class StatementContext:
     registered: list[str] = field(default_factory=list)
 
     @property
-    def catalog(self):  # type: ignore[no-untyped-def]
+    def catalog(self) -> Catalog:
         return self.connection.catalog
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         return self.connection.settings

@@ -81,6 +81,8 @@ class Cursor:
             )
         result = Result.done()
         for tree in trees:
+            if result.reader is not None:  # an earlier statement's rows: only the last one's stay
+                result.reader.close()
             self._release()
             ctx = StatementContext(self.connection, self._engine, params, self._registered)
             try:
@@ -147,7 +149,8 @@ class Cursor:
 
         def batches() -> Iterator[pa.RecordBatch]:
             if pending:
-                yield pa.RecordBatch.from_pylist([dict(zip(schema.names, r)) for r in pending], schema=schema)
+                rows = [dict(zip(schema.names, r, strict=True)) for r in pending]
+                yield pa.RecordBatch.from_pylist(rows, schema=schema)
             for batch in reader:
                 if rows_per_batch:
                     for start in range(0, batch.num_rows, rows_per_batch):
@@ -216,7 +219,7 @@ class Cursor:
                 raise translate(exc) from exc
             if batch.num_rows:
                 columns = [c.to_pylist() for c in batch.columns]
-                self._rows = list(zip(*columns))
+                self._rows = list(zip(*columns, strict=True))
                 self._row_pos = 0
                 return True
 

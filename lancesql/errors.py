@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 
-class Warning(Exception):  # noqa: A001 - the name PEP 249 requires
+class Warning(Exception):
     """Important warnings, such as data truncation."""
 
 

@@ -82,7 +82,7 @@ def parse(sql: str) -> Parsed:
         trees = sqlglot.parse(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(_describe(exc)) from None
-    statements = [t for t in trees if t is not None]
+    statements = [t for t in trees if isinstance(t, exp.Expression)]
     if not statements:
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     return Parsed(statements, count)

@@ -18,7 +18,7 @@ from udfs.registry import Source
 
 def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Rewrite ``tree``, bind it and run it on the engine."""
-    return run_rewritten(ctx, rewrite(tree))
+    return run_rewritten(ctx, rewrite(tree, ctx.connection.engine.rules))
 
 
 def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
@@ -46,7 +46,7 @@ def call_source(ctx: StatementContext, table: exp.Table) -> Source:
 
 def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:
     """The sources a query reads, in order, without running it (for DESCRIBE, EXPLAIN)."""
-    rewritten = rewrite(tree)
+    rewritten = rewrite(tree, ctx.connection.engine.rules)
     return [call_source(ctx, t) for t in rewritten.find_all(exp.Table) if META_KEY in t.meta]
 
 
@@ -104,7 +104,9 @@ def evaluate(ctx: StatementContext, node: exp.Expression) -> Any:
         try:
             return dt.datetime.fromisoformat(node.this.name)
         except ValueError:
-            raise ProgrammingError(f"bad timestamp {node.this.name!r}: write it as 'YYYY-MM-DD HH:MM:SS'") from None
+            raise ProgrammingError(
+                f"bad timestamp {node.this.name!r}: write it as 'YYYY-MM-DD HH:MM:SS'"
+            ) from None
     if isinstance(node, exp.Var) or (isinstance(node, exp.Column) and not node.table):
         raise ProgrammingError(
             f"{node.sql()} is not a value here: quote names and strings ('{node.name}')"

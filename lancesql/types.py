@@ -37,11 +37,18 @@ class DBAPITypeObject:
         return self.name
 
 
-STRING = DBAPITypeObject("STRING", lambda t: pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t))
-BINARY = DBAPITypeObject(
-    "BINARY", lambda t: pat.is_binary(t) or pat.is_large_binary(t) or pat.is_fixed_size_binary(t) or pat.is_binary_view(t)
+STRING = DBAPITypeObject(
+    "STRING", lambda t: pat.is_string(t) or pat.is_large_string(t) or pat.is_string_view(t)
 )
-NUMBER = DBAPITypeObject("NUMBER", lambda t: pat.is_integer(t) or pat.is_floating(t) or pat.is_decimal(t) or pat.is_boolean(t))
+BINARY = DBAPITypeObject(
+    "BINARY",
+    lambda t: (
+        pat.is_binary(t) or pat.is_large_binary(t) or pat.is_fixed_size_binary(t) or pat.is_binary_view(t)
+    ),
+)
+NUMBER = DBAPITypeObject(
+    "NUMBER", lambda t: pat.is_integer(t) or pat.is_floating(t) or pat.is_decimal(t) or pat.is_boolean(t)
+)
 DATETIME = DBAPITypeObject("DATETIME", lambda t: pat.is_temporal(t))
 ROWID = DBAPITypeObject("ROWID", lambda t: pat.is_uint64(t))
 
@@ -77,29 +84,31 @@ def type_code(arrow_type: pa.DataType) -> TypeCode:
     return TypeCode(arrow_type)
 
 
-def Date(year: int, month: int, day: int) -> dt.date:  # noqa: N802 - PEP 249 names
+def Date(year: int, month: int, day: int) -> dt.date:
     return dt.date(year, month, day)
 
 
-def Time(hour: int, minute: int, second: int) -> dt.time:  # noqa: N802
+def Time(hour: int, minute: int, second: int) -> dt.time:
     return dt.time(hour, minute, second)
 
 
-def Timestamp(year: int, month: int, day: int, hour: int, minute: int, second: int) -> dt.datetime:  # noqa: N802
+def Timestamp(
+    year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> dt.datetime:
     return dt.datetime(year, month, day, hour, minute, second)
 
 
-def DateFromTicks(ticks: float) -> dt.date:  # noqa: N802
+def DateFromTicks(ticks: float) -> dt.date:
     return Date(*time.localtime(ticks)[:3])
 
 
-def TimeFromTicks(ticks: float) -> dt.time:  # noqa: N802
+def TimeFromTicks(ticks: float) -> dt.time:
     return Time(*time.localtime(ticks)[3:6])
 
 
-def TimestampFromTicks(ticks: float) -> dt.datetime:  # noqa: N802
+def TimestampFromTicks(ticks: float) -> dt.datetime:
     return Timestamp(*time.localtime(ticks)[:6])
 
 
-def Binary(value: Any) -> bytes:  # noqa: N802
+def Binary(value: Any) -> bytes:
     return bytes(value)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def duckdb_function(cursor: duckdb.DuckDBPyConnection, function: ScalarFunction) -> None:
     """Register ``function`` on a DuckDB cursor as a vectorised (Arrow) function."""
     params = [duckdb.typing.DuckDBPyType(t) for t in function.arg_types]  # type: ignore[attr-defined]
-    cursor.create_function(
+    cursor.create_function(  # type: ignore[call-overload]
         function.name,
         function.fn,
         params,

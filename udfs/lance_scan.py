@@ -4,22 +4,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import lance
+import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import ProgrammingError
-from udfs.registry import table_function
+from udfs.registry import Source, table_function
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection
 
 
-@table_function("lance_scan", "uri", "version")
-def lance_scan(connection: Connection, uri: str, version: VersionRef = None) -> lance.LanceDataset:
+@table_function("lance_scan", "uri", "version", "columns", "filter", "limit")
+def lance_scan(
+    connection: Connection,
+    uri: str,
+    version: VersionRef = None,
+    columns: list[str] | None = None,
+    filter: str | None = None,
+    limit: int | None = None,
+) -> Source:
     """The dataset at ``uri`` (a table name under the root, a path or a URI), at
     ``version``: a number, a tag name or a timestamp; the latest when omitted.
+
+    ``columns``, ``filter`` and ``limit`` are set by the ``push_limit`` rule for a plain
+    scan with a LIMIT: Lance then reads just those rows of just those columns.
     """
     if not isinstance(uri, str) or not uri:
         raise ProgrammingError("lance_scan() needs a table name or a dataset URI as its first argument")
     catalog = connection.catalog
-    return catalog.open(TableRef(catalog.resolve_uri(uri), version))
+    ds = catalog.open(TableRef(catalog.resolve_uri(uri), version))
+    if limit is None:
+        return ds
+    if limit < 0:
+        raise ProgrammingError(f"LIMIT must not be negative, got {limit}")
+    known = set(ds.schema.names)
+    if columns is not None and not set(columns) <= known:
+        return ds  # a name the engine will resolve (or reject) itself
+    try:
+        scanner = ds.scanner(columns=columns, filter=filter, limit=limit)
+    except (ValueError, OSError, RuntimeError):
+        return ds  # a filter Lance reads differently: let the engine do it all
+    schema = scanner.projected_schema
+    return pa.RecordBatchReader.from_batches(schema, scanner.to_batches())

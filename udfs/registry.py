@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import lance
 import pyarrow as pa
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from lancesql.connection import Connection
 
 #: What a table function returns: a Lance dataset (scanned with pushdown) or Arrow data.
-Source = Union[lance.LanceDataset, pa.Table, pa.RecordBatchReader]
+Source: TypeAlias = lance.LanceDataset | pa.Table | pa.RecordBatchReader
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,12 @@ class TableFunction:
                 f"{self.name}() takes at most {len(self.params)} arguments "
                 f"({', '.join(self.params)}), got {len(args)}"
             )
-        bound = dict(zip(self.params, args))
+        bound = dict(zip(self.params, args, strict=False))
         for key, value in kwargs.items():
             if key not in self.params:
                 raise ProgrammingError(
-                    f"{self.name}() has no argument {key!r}; its arguments are {', '.join(self.params)}"
+                    f"{self.name}() has no argument {key!r}; "
+                    f"its arguments are {', '.join(self.params)}"
                 )
             if key in bound:
                 raise ProgrammingError(f"{self.name}() got argument {key!r} twice")
@@ -62,7 +63,9 @@ TABLE_FUNCTIONS: dict[str, TableFunction] = {}
 SCALAR_FUNCTIONS: dict[str, ScalarFunction] = {}
 
 
-def table_function(name: str, *params: str) -> Callable[[Callable[..., Source]], Callable[..., Source]]:
+def table_function(
+    name: str, *params: str
+) -> Callable[[Callable[..., Source]], Callable[..., Source]]:
     """Register ``fn`` as table function ``name`` with argument names ``params``."""
 
     def register(fn: Callable[..., Source]) -> Callable[..., Source]:

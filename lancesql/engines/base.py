@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from lancesql.rewrite import Rule
 from udfs.registry import ScalarFunction, Source
 
 
@@ -39,6 +40,8 @@ class Engine(Protocol):
     name: str
     #: The sqlglot dialect its SQL is generated in.
     dialect: str
+    #: The rewrite rules its queries go through (see :mod:`lancesql.rewrite`).
+    rules: tuple[Rule, ...]
 
     def cursor(self) -> EngineCursor:
         """A new session with every lancesql function registered."""

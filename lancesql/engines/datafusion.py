@@ -25,6 +25,7 @@ import datafusion
 import lance
 import pyarrow as pa
 
+from lancesql.rewrite import RULES
 from udfs.registry import ScalarFunction, Source
 
 
@@ -78,6 +79,7 @@ class DataFusionEngine:
 
     name = "datafusion"
     dialect = "duckdb"
+    rules = RULES
 
     def __init__(self, target_partitions: int = 0) -> None:
         self._target_partitions = target_partitions

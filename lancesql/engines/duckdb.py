@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from lancesql.rewrite import DUCKDB_RULES
 from udfs.registry import ScalarFunction, Source
 
 _BATCH_ROWS = 65_536
@@ -53,6 +54,7 @@ class DuckDBEngine:
 
     name = "duckdb"
     dialect = "duckdb"
+    rules = DUCKDB_RULES
 
     def __init__(self) -> None:
         self._db = duckdb.connect(":memory:")

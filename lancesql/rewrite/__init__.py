@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from sqlglot import exp
 
 from lancesql.rewrite.bind_table_functions import bind_table_functions
+from lancesql.rewrite.push_limit import push_limit
 from lancesql.rewrite.qualify_tables import qualify_tables
 from lancesql.rewrite.time_travel import time_travel
 
@@ -19,6 +20,10 @@ Rule = Callable[[exp.Expression], exp.Expression]
 
 #: The rules in the order they run.
 RULES: tuple[Rule, ...] = (time_travel, qualify_tables, bind_table_functions)
+
+#: DuckDB's rules: it stops a scan only after reading fragments in parallel, so a plain
+#: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
+DUCKDB_RULES: tuple[Rule, ...] = (time_travel, qualify_tables, push_limit, bind_table_functions)
 
 
 def rewrite(expression: exp.Expression, rules: Sequence[Rule] = RULES) -> exp.Expression:

@@ -12,16 +12,17 @@ from udfs import TABLE_FUNCTIONS
 META_KEY = "lancesql_call"
 
 
-def call_parts(func: exp.Expression) -> tuple[str, list[exp.Expression], dict[str, exp.Expression]]:
+def call_parts(func: exp.Func) -> tuple[str, list[exp.Expression], dict[str, exp.Expression]]:
     """A table-function call's name, positional and named arguments, in the order written.
 
     sqlglot reads ``vector_search`` as BigQuery's ``VECTOR_SEARCH`` and puts its
     arguments into BigQuery's slots; they are taken back out in order here.
 
     >>> import sqlglot
-    >>> f = sqlglot.parse_one("SELECT * FROM vector_search('t', 'e', [1], 5, filter => 'a = 1')", read="duckdb")
+    >>> sql = "SELECT * FROM vector_search('t', 'e', [1], 5, filter => 'a = 1')"
+    >>> f = sqlglot.parse_one(sql, read="duckdb")
     >>> name, args, kwargs = call_parts(f.find(exp.Table).this)
-    >>> name, [a.sql() for a in args], {k: v.sql() for k, v in kwargs.items()}
+    >>> name, [a.sql("duckdb") for a in args], {k: v.sql("duckdb") for k, v in kwargs.items()}
     ('vector_search', ["'t'", "'e'", '[1]', '5'], {'filter': "'a = 1'"})
     """
     if isinstance(func, exp.Anonymous):

@@ -15,12 +15,13 @@ def qualify_tables(expression: exp.Expression) -> exp.Expression:
     >>> import sqlglot
     >>> sql = "WITH c AS (SELECT 1) SELECT * FROM train, c, 'd/x.lance', information_schema.tables"
     >>> qualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
-    "WITH c AS (SELECT 1) SELECT * FROM lance_scan('train') AS train, c, lance_scan('d/x.lance') AS x, information_schema.tables"
+    "WITH c AS (SELECT 1) SELECT * FROM LANCE_SCAN('train') AS train, c, \
+LANCE_SCAN('d/x.lance') AS x, information_schema.tables"
     """
     ctes = {cte.alias_or_name for cte in expression.find_all(exp.CTE)}
     for table in list(expression.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.args.get("catalog"):
-            continue
+            continue  # a table function, or a table of the engine's own schemas
         name = table.name
         if name in ctes and not table.this.quoted:
             continue
@@ -36,8 +37,7 @@ def qualify_tables(expression: exp.Expression) -> exp.Expression:
 def _is_target(table: exp.Table) -> bool:
     """Tables a statement writes to or describes are the statement's business, not the scan's."""
     parent = table.parent
-    if isinstance(parent, (exp.Create, exp.Insert, exp.Delete, exp.Update, exp.Describe, exp.Alter, exp.Drop)):
-        return parent.this is table or (isinstance(parent, exp.Insert) and parent.this is table)
-    if isinstance(parent, exp.Schema) and isinstance(parent.parent, (exp.Create, exp.Insert)):
-        return True
-    return False
+    statements = (exp.Create, exp.Insert, exp.Delete, exp.Update, exp.Describe, exp.Alter, exp.Drop)
+    if isinstance(parent, statements):
+        return parent.this is table
+    return isinstance(parent, exp.Schema) and isinstance(parent.parent, (exp.Create, exp.Insert))

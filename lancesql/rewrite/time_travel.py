@@ -15,10 +15,10 @@ def time_travel(expression: exp.Expression) -> exp.Expression:
     >>> import sqlglot
     >>> sql = "SELECT * FROM t AT (VERSION => 3) JOIN t VERSION AS OF 'v1' AS o USING (id)"
     >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
-    "SELECT * FROM lance_scan('t', 3) AS t JOIN lance_scan('t', 'v1') AS o USING (id)"
+    "SELECT * FROM LANCE_SCAN('t', 3) AS t JOIN LANCE_SCAN('t', 'v1') AS o USING (id)"
     >>> sql = "SELECT * FROM t TIMESTAMP AS OF '2026-11-01 10:00'"
     >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
-    "SELECT * FROM lance_scan('t', CAST('2026-11-01 10:00' AS TIMESTAMP)) AS t"
+    "SELECT * FROM LANCE_SCAN('t', CAST('2026-11-01 10:00' AS TIMESTAMP)) AS t"
     """
     for table in list(expression.find_all(exp.Table)):
         when = table.args.get("when")
@@ -33,6 +33,7 @@ def time_travel(expression: exp.Expression) -> exp.Expression:
             value = exp.cast(value, exp.DataType.build("TIMESTAMP"))
         name = table.name
         call = exp.Anonymous(this="lance_scan", expressions=[exp.Literal.string(name), value.copy()])
-        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name.rsplit("/", 1)[-1].removesuffix(".lance")))
+        short = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
+        alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(short))
         table.replace(exp.Table(this=call, alias=alias))
     return expression

@@ -33,7 +33,7 @@ def set_setting(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             raw = value.name  # SET lancesql.clip_device = cpu
         else:
             raw = evaluate(ctx, value)
-        ctx.settings.set(target.name, raw if not isinstance(raw, (int, float)) else raw)
+        ctx.settings.set(target.name, raw)
     return Result.done()
 
 

@@ -1,0 +1,92 @@
+"""Rule: push a plain scan's LIMIT (and its filter) into Lance."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+#: Predicates that mean the same in SQL and in a Lance filter.
+_SIMPLE = (
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Is, exp.Like, exp.Between,
+    exp.And, exp.Or, exp.Not, exp.Paren, exp.Column, exp.Identifier, exp.Literal, exp.Null,
+    exp.Boolean, exp.Neg,
+)
+_BLOCKERS = ("order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows", "pivots")
+
+
+def push_limit(expression: exp.Expression) -> exp.Expression:
+    """Give ``lance_scan`` the LIMIT, filter and columns of a plain scan over it.
+
+    DuckDB reads a Lance dataset's fragments in parallel and stops only after the
+    LIMIT is met, having read far more than it needed; Lance itself stops at once. A
+    SELECT over one ``lance_scan`` with no ORDER BY, grouping, aggregate, window, join or
+    DISTINCT, whose WHERE holds only plain comparisons of columns with literals, can
+    hand all three to Lance. The WHERE stays in the query too, so the result is the
+    same whatever Lance returns.
+
+    >>> import sqlglot
+    >>> sql = "SELECT id FROM LANCE_SCAN('t') AS t WHERE label = 3 LIMIT 5"
+    >>> push_limit(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    "SELECT id FROM LANCE_SCAN('t', columns => ['id', 'label'], filter => 'label = 3', \
+limit => 5) AS t WHERE label = 3 LIMIT 5"
+    >>> sql = "SELECT label, count(*) FROM LANCE_SCAN('t') AS t GROUP BY label LIMIT 5"
+    >>> push_limit(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    "SELECT label, COUNT(*) FROM LANCE_SCAN('t') AS t GROUP BY label LIMIT 5"
+    """
+    for select in list(expression.find_all(exp.Select)):
+        limit = _limit_of(select)
+        if limit is None or any(select.args.get(k) for k in _BLOCKERS):
+            continue
+        source = select.args.get("from_")
+        table = source.this if source else None
+        if not (isinstance(table, exp.Table) and _is_lance_scan(table.this)):
+            continue
+        if any(e.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Select) for e in select.expressions):
+            continue
+        where = select.args.get("where")
+        if where is not None and not all(isinstance(n, _SIMPLE) for n in where.this.walk()):
+            continue
+        call = table.this
+        if any(isinstance(a, exp.Kwarg) for a in call.expressions):
+            continue
+        names = _columns(select)
+        if names is not None:
+            listed = exp.Array(expressions=[exp.Literal.string(n) for n in names])
+            call.append("expressions", _kwarg("columns", listed))
+        if where is not None:
+            call.append("expressions", _kwarg("filter", exp.Literal.string(where.this.sql("duckdb"))))
+        call.append("expressions", _kwarg("limit", exp.Literal.number(limit)))
+    return expression
+
+
+def _limit_of(select: exp.Select) -> int | None:
+    limit = select.args.get("limit")
+    if not isinstance(limit, exp.Limit) or not isinstance(limit.expression, exp.Literal):
+        return None
+    if not limit.expression.is_int:
+        return None
+    count = int(limit.expression.name)
+    offset = select.args.get("offset")
+    if offset is not None:
+        if not (isinstance(offset.expression, exp.Literal) and offset.expression.is_int):
+            return None
+        count += int(offset.expression.name)
+    return count
+
+
+def _is_lance_scan(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and str(node.this).lower() == "lance_scan"
+
+
+def _columns(select: exp.Select) -> list[str] | None:
+    """The columns a plain scan reads, or None when it reads them all (``*``)."""
+    if any(e.is_star for e in select.expressions):
+        return None
+    names: list[str] = []
+    for column in select.find_all(exp.Column):
+        if column.name not in names:
+            names.append(column.name)
+    return names
+
+
+def _kwarg(name: str, value: exp.Expression) -> exp.Kwarg:
+    return exp.Kwarg(this=exp.var(name), expression=value)

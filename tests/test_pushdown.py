@@ -1,0 +1,102 @@
+"""What reaches Lance: columns, filters answered by scalar indices, and LIMIT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lance
+import pytest
+import sqlglot
+
+import lancesql
+from lancesql.context import StatementContext
+from lancesql.query import bind, to_sql
+from lancesql.rewrite import rewrite
+
+
+def read_bytes(con: lancesql.Connection, table: str, sql: str) -> int:
+    """Bytes Lance read from ``table`` while ``sql`` ran to completion."""
+    cur = con.cursor()
+    cur.execute(f"SELECT count(*) FROM {table}").fetchall()  # open and cache the handle
+    ds = con.catalog.latest(con.catalog.uri_for(table))
+    ds.io_stats_incremental()
+    cur.execute(sql).fetchall()
+    return int(ds.io_stats_incremental().read_bytes)
+
+
+def test_a_query_that_does_not_name_image_reads_no_image_bytes(con: lancesql.Connection) -> None:
+    with_images = read_bytes(con, "mnist", "SELECT label, image FROM mnist")
+    without = read_bytes(con, "mnist", "SELECT label FROM mnist")
+    images = lance.dataset(con.catalog.uri_for("mnist")).to_table(columns=["image"])["image"]
+    image_bytes = sum(len(b) for b in images.to_pylist())
+    assert with_images - without >= image_bytes
+    assert without < image_bytes / 10
+
+
+def scanned(con: lancesql.Connection, sql: str, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The scanner calls a DuckDB query made on Lance datasets."""
+    calls: list[dict[str, Any]] = []
+    real = lance.LanceDataset.scanner
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(dict(kwargs, _dataset=self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(lance.LanceDataset, "scanner", spy)
+    con.cursor().execute(sql).fetchall()
+    return calls
+
+
+def engine_plan(con: lancesql.Connection, sql: str) -> str:
+    """The engine's physical plan for ``sql``, as lancesql would run it."""
+    cur = con.cursor()
+    ctx = StatementContext(con, cur._engine)
+    tree = rewrite(sqlglot.parse_one(sql, read="duckdb"), con.engine.rules)
+    bind(ctx, tree)
+    text, _ = to_sql(ctx, tree)
+    plan = cur._engine.execute(f"EXPLAIN {text}", []).read_all().to_pylist()
+    return "\n".join(str(v) for row in plan for v in row.values())
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        ("SELECT id FROM mnist WHERE label = 3", "label_idx(BTree)"),
+        ("SELECT id FROM mnist WHERE label_name = '7'", "label_name_idx(Bitmap)"),
+    ],
+)
+def test_filters_on_indexed_columns_are_answered_by_the_index(
+    mnist_root: Path, engine: str, sql: str, index: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with lancesql.connect(mnist_root, engine=engine) as con:
+        if engine == "duckdb":
+            calls = [c for c in scanned(con, sql, monkeypatch) if c.get("filter") is not None]
+            assert calls, "DuckDB pushed no filter into Lance"
+            call = calls[0]
+            dataset = call["_dataset"]
+            plan = lance.LanceDataset.scanner(dataset, columns=call["columns"], filter=call["filter"])
+            text = plan.explain_plan(True)
+            assert "ScalarIndexQuery" in text and index in text, text
+        else:
+            text = engine_plan(con, sql)
+            assert "ScalarIndexExec" in text and "FilteredReadExec" in text, text
+        assert len(con.cursor().execute(sql).fetchall()) == 500
+
+
+def test_limit_stops_the_scan_early(mnist_root: Path, tmp_path: Path, engine: str) -> None:
+    # ten fragments, so that reading all of them and reading one differ
+    table = lance.dataset(mnist_root / "mnist.lance").to_table(columns=["id", "image", "label"])
+    lance.write_dataset(table, tmp_path / "frag.lance", max_rows_per_file=500)
+    with lancesql.connect(tmp_path, engine=engine) as con:
+        full = read_bytes(con, "frag", "SELECT image FROM frag")
+        assert read_bytes(con, "frag", "SELECT image FROM frag LIMIT 5") < full / 20
+        assert read_bytes(con, "frag", "SELECT id, image FROM frag WHERE label = 3 LIMIT 5") < full / 5
+        got = con.cursor().execute("SELECT id, label FROM frag WHERE label = 3 LIMIT 5").fetchall()
+        assert len(got) == 5 and {lbl for _, lbl in got} == {3}
+        assert len(con.cursor().execute("SELECT * FROM frag LIMIT 3 OFFSET 4998").fetchall()) == 2
+
+
+def test_limit_with_an_order_still_sees_every_row(con: lancesql.Connection) -> None:
+    got = con.cursor().execute("SELECT id FROM mnist ORDER BY id DESC LIMIT 2").fetchall()
+    assert got == [(4999,), (4998,)]

@@ -1,0 +1,145 @@
+"""Reading by name, path and version, in every form the SPEC lists, on both engines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import lance
+import pytest
+
+import lancesql
+from tests.conftest import rows
+
+# The example dataset: versions 1..4 appended 1,250 rows each, 5..7 built indices.
+ROWS_AT = {1: 1250, 2: 2500, 3: 3750, 4: 5000, 7: 5000}
+
+
+@pytest.mark.parametrize("version", sorted(ROWS_AT))
+def test_at_version(con: lancesql.Connection, version: int) -> None:
+    assert rows(con, f"SELECT count(*) FROM mnist AT (VERSION => {version})") == [(ROWS_AT[version],)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM mnist VERSION AS OF 2",
+        "SELECT count(*) FROM mnist FOR VERSION AS OF 2",
+        "SELECT count(*) FROM lance_scan('mnist', 2)",
+        "SELECT count(*) FROM lance_scan('{uri}', 2)",
+        "SELECT count(*) FROM lance_scan('{uri}', version => 2)",
+    ],
+)
+def test_version_forms_agree(con: lancesql.Connection, sql: str) -> None:
+    uri = con.catalog.uri_for("mnist")
+    assert rows(con, sql.format(uri=uri)) == [(2500,)]
+
+
+def test_quoted_path_and_lance_scan_read_any_dataset(con: lancesql.Connection) -> None:
+    uri = con.catalog.uri_for("mnist")
+    assert rows(con, f"SELECT count(*) FROM '{uri}'") == [(5000,)]
+    assert rows(con, f"SELECT count(*) FROM lance_scan('{uri}')") == [(5000,)]
+
+
+def test_relative_path_is_resolved_against_the_working_directory(
+    con: lancesql.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(con.root)
+    assert rows(con, "SELECT count(*) FROM './mnist.lance'") == [(5000,)]
+
+
+def test_tags_work_everywhere_a_version_does(root: Path, engine: str) -> None:
+    lance.dataset(root / "mnist.lance").tags.create("first-batch", 1)
+    with lancesql.connect(root, engine=engine) as con:
+        for sql in (
+            "SELECT count(*) FROM mnist AT (TAG => 'first-batch')",
+            "SELECT count(*) FROM mnist VERSION AS OF 'first-batch'",
+            "SELECT count(*) FROM lance_scan('mnist', 'first-batch')",
+        ):
+            assert rows(con, sql) == [(1250,)], sql
+
+
+def test_timestamps_pick_the_version_current_at_that_time(con: lancesql.Connection) -> None:
+    ds = lance.dataset(con.catalog.uri_for("mnist"))
+    when = {v["version"]: v["timestamp"] for v in ds.versions()}
+    # a moment after version 2 was written and before version 3
+    t = when[2] + (when[3] - when[2]) / 2
+    stamp = t.isoformat(sep=" ")
+    assert rows(con, f"SELECT count(*) FROM mnist AT (TIMESTAMP => TIMESTAMP '{stamp}')") == [(2500,)]
+    assert rows(con, f"SELECT count(*) FROM mnist TIMESTAMP AS OF '{stamp}'") == [(2500,)]
+    assert rows(con, f"SELECT count(*) FROM lance_scan('mnist', TIMESTAMP '{stamp}')") == [(2500,)]
+    assert rows(con, "SELECT count(*) FROM lance_scan('mnist', ?)", [t]) == [(2500,)]
+
+
+def test_a_time_before_the_table_existed_is_an_error(con: lancesql.Connection) -> None:
+    before = dt.datetime(2000, 1, 1)
+    with pytest.raises(lancesql.ProgrammingError, match="did not exist at 2000-01-01"):
+        rows(con, "SELECT count(*) FROM lance_scan('mnist', ?)", [before])
+
+
+def test_label_distribution_of_several_versions_in_one_query(con: lancesql.Connection) -> None:
+    got = rows(
+        con,
+        """
+        SELECT v, label, count(*) AS n FROM (
+            SELECT 1 AS v, label FROM mnist AT (VERSION => 1)
+            UNION ALL SELECT 4 AS v, label FROM mnist AT (VERSION => 4)
+        ) GROUP BY v, label ORDER BY v, label
+        """,
+    )
+    ds = lance.dataset(con.catalog.uri_for("mnist"))
+    for version in (1, 4):
+        labels = ds.checkout_version(version).to_table(columns=["label"])["label"].to_pylist()
+        expected = [(version, lbl, labels.count(lbl)) for lbl in sorted(set(labels))]
+        assert [r for r in got if r[0] == version] == expected
+
+
+def test_rows_added_since_version_one_by_anti_join(con: lancesql.Connection) -> None:
+    got = rows(
+        con,
+        """
+        SELECT count(*) FROM mnist AS new
+        WHERE NOT EXISTS (SELECT 1 FROM mnist AT (VERSION => 1) AS old WHERE old.id = new.id)
+        """,
+    )
+    assert got == [(5000 - 1250,)]
+    got = rows(
+        con,
+        "SELECT count(*) FROM mnist AS n LEFT JOIN mnist VERSION AS OF 1 AS o USING (id) WHERE o.id IS NULL",
+    )
+    assert got == [(3750,)]
+
+
+def test_self_join_of_two_versions(con: lancesql.Connection) -> None:
+    got = rows(
+        con,
+        """
+        SELECT count(*), sum(CASE WHEN a.label = b.label THEN 1 ELSE 0 END)
+        FROM mnist AT (VERSION => 2) AS a JOIN mnist AT (VERSION => 4) AS b ON a.id = b.id
+        """,
+    )
+    assert got == [(2500, 2500)]
+
+
+def test_ctes_are_not_mistaken_for_tables(con: lancesql.Connection) -> None:
+    got = rows(con, "WITH mnist AS (SELECT 1 AS x) SELECT * FROM mnist")
+    assert got == [(1,)]
+    got = rows(con, "WITH threes AS (SELECT id FROM mnist WHERE label = 3) SELECT count(*) FROM threes")
+    assert got == [(500,)]
+
+
+def test_queries_without_tables_run_on_the_engine(con: lancesql.Connection) -> None:
+    assert rows(con, "SELECT 1 + 1 AS two") == [(2,)]
+
+
+def test_describe_shows_lance_types_at_any_version(con: lancesql.Connection) -> None:
+    got = rows(con, "DESCRIBE mnist")
+    assert [(name, typ) for name, typ, _ in got] == [
+        ("id", "int64"),
+        ("image", "large_binary"),
+        ("label", "int32"),
+        ("label_name", "string"),
+        ("image_emb", "fixed_size_list<item: float>[512]"),
+    ]
+    assert rows(con, "DESCRIBE mnist AT (VERSION => 1)") == got
+    assert [r[0] for r in rows(con, "DESCRIBE SELECT id, label FROM mnist")] == ["id", "label"]
