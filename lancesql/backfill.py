@@ -136,7 +136,7 @@ def _output_schema(
     result: pa.Schema, columns: Mapping[str, exp.Expression], types: Mapping[str, pa.DataType | None]
 ) -> pa.Schema:
     fields = []
-    for name, field in zip(columns, result):
+    for name, field in zip(columns, result, strict=True):
         declared = types.get(name)
         fields.append(pa.field(name, declared or storage_type(field.type), nullable=True))
     return pa.schema(fields)

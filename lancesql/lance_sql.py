@@ -73,7 +73,8 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
     Bound ``?`` parameters (``$n``) are inlined as literals when they are plain values.
 
     >>> import sqlglot
-    >>> def t(sql, *p): return to_lance(sqlglot.parse_one(sql, read="duckdb"), p)
+    >>> def t(sql, *p):
+    ...     return to_lance(sqlglot.parse_one(sql, read="duckdb"), p)
     >>> t("label IN (0, 3, 6) AND NOT name LIKE 'a%'")
     "label IN (0, 3, 6) AND NOT name LIKE 'a%'"
     >>> t("id = $1", "it's")
@@ -91,16 +92,22 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
                 tree = literal
             else:
                 node.replace(literal)
-        elif not isinstance(node, _SAFE):
-            return None
-        elif isinstance(node, exp.Cast) and (node.to.this not in _CASTS or node.args.get("safe")):
-            return None
-        elif isinstance(node, exp.In) and (node.args.get("query") or node.args.get("unnest")):
+        elif not _safe(node):
             return None
         elif isinstance(node, exp.Column) and node.table:
             # ``t.col``: Lance knows one table only and reads the bare name.
             node.set("table", None)
     return tree.sql(dialect="duckdb")
+
+
+def _safe(node: Any) -> bool:
+    if not isinstance(node, _SAFE):
+        return False
+    if isinstance(node, exp.Cast):
+        return node.to.this in _CASTS and not node.args.get("safe")
+    if isinstance(node, exp.In):
+        return not (node.args.get("query") or node.args.get("unnest"))
+    return True
 
 
 def _literal(node: exp.Placeholder, params: Sequence[Any]) -> exp.Expression | None:

@@ -9,7 +9,7 @@ that fails before the commit leaves the table where it was.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import lance
 import pyarrow as pa
@@ -169,3 +169,46 @@ def local_select(
     if where is not None:
         select = select.where(where.copy())
     return select
+
+
+class Stream:
+    """Batches handed to a Lance write, remembering the error that stopped them.
+
+    Lance pulls batches through the Arrow C stream interface, which turns a Python
+    exception into an opaque ``OSError``; the original (a DataError from a cast, the
+    engine's own error) is kept here so the user sees it instead.
+    """
+
+    def __init__(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch]):
+        self.schema = schema
+        self.rows = 0
+        self.error: BaseException | None = None
+        self._batches = batches
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self._pull())
+
+    def _pull(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self._batches:
+                self.rows += batch.num_rows
+                yield batch
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def failure(self, exc: BaseException, what: str) -> BaseException:
+        """The error to raise for ``exc``, which Lance raised while writing the stream."""
+        if self.error is not None:
+            if isinstance(self.error, Error):
+                return self.error
+            if isinstance(self.error, Exception):
+                from lancesql.errors import translate
+
+                return translate(self.error)
+            return self.error
+        if isinstance(exc, Error):
+            return exc
+        if isinstance(exc, (OSError, ValueError, pa.ArrowException)):
+            return lance_error(exc, what)
+        return exc

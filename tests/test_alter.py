@@ -50,7 +50,9 @@ def test_add_column_backfilled_by_engine(wcon, root):
     assert version(root) == before + 1
     got = rows(wcon, "SELECT label, label_name, size, half FROM mnist")
     assert all(s == ("big" if lab >= 5 else name) for lab, name, s, _ in got)
-    assert {(lab, h) for lab, _, _, h in got} >= {(4, 2.0), (3, float(3 / 2) if wcon.engine.name == "duckdb" else 1.0)}
+    # Division is the engine's own: DuckDB's is exact, DataFusion's truncates integers.
+    three = 1.5 if wcon.engine.name == "duckdb" else 1.0
+    assert {(lab, h) for lab, _, _, h in got} >= {(4, 2.0), (3, three)}
     ds = lance.dataset(str(root / "mnist.lance"))
     assert str(ds.schema.field("half").type) == "double"
 
@@ -119,7 +121,7 @@ def test_read_only_root_is_refused_before_anything_runs():
     con = lancesql.connect("hf://datasets/someone/mnist-lance")
     with pytest.raises(lancesql.OperationalError, match="read-only"):
         con.execute("ALTER TABLE train ADD COLUMN x AS (label + 1)")
-    with pytest.raises(lancesql.OperationalError, match="CREATE TABLE './train.lance'"):
+    with pytest.raises(lancesql.OperationalError, match=r"CREATE TABLE '\./train\.lance'"):
         con.execute("DELETE FROM train WHERE label = 1")
 
 

@@ -12,6 +12,10 @@ belongs to the tags module.
 
 from __future__ import annotations
 
+import itertools
+from typing import Any, cast
+
+import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
@@ -20,8 +24,8 @@ from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
 from lancesql.errors import DatabaseError, IntegrityError, NotSupportedError, ProgrammingError
 from lancesql.lance_sql import to_lance
-from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.parse import tokenize
+from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import command_tokens, statement
 from lancesql.writes import committed, lance_error, open_target
 
@@ -75,7 +79,9 @@ def alter_mixed(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     words = [t.text.upper() for t in tokenize(command_tokens(tree))]  # type: ignore[arg-type]
     if "TAG" in words or "COLUMN" not in words:
         return None
-    column_actions = {w for w, nxt in zip(words, words[1:]) if nxt == "COLUMN" and w in _COLUMN_ACTIONS}
+    column_actions = {
+        w for w, nxt in itertools.pairwise(words) if nxt == "COLUMN" and w in _COLUMN_ACTIONS
+    }
     if len(column_actions) > 1:
         raise NotSupportedError(
             "each ALTER TABLE statement commits one Lance version, so it makes one kind of "
@@ -103,7 +109,9 @@ def _kind(action: exp.Expression) -> str | None:
 
 
 # -- ADD COLUMN ---------------------------------------------------------------------------
-def _add_columns(ctx: StatementContext, ds, name: str, actions: list[exp.Expression]) -> None:  # type: ignore[no-untyped-def]
+def _add_columns(
+    ctx: StatementContext, ds: lance.LanceDataset, name: str, actions: list[exp.Expression]
+) -> None:
     existing = set(ds.schema.names)
     computed: dict[str, exp.Expression] = {}
     types: dict[str, pa.DataType | None] = {}
@@ -197,7 +205,7 @@ def _lance_cast_type(dtype: pa.DataType) -> str | None:
 
 
 # -- ADD COLUMNS FROM (query) ON key --------------------------------------------------------
-def _merge(ctx: StatementContext, ds, name: str, action: exp.Expression) -> None:  # type: ignore[no-untyped-def]
+def _merge(ctx: StatementContext, ds: lance.LanceDataset, name: str, action: exp.Expression) -> None:
     from lancesql.query import run_query
 
     query = action.this.expressions[0] if action.this.expressions else None
@@ -214,7 +222,7 @@ def _merge(ctx: StatementContext, ds, name: str, action: exp.Expression) -> None
         raise ProgrammingError(
             f"key {key!r} is not a column of {name} (columns: {', '.join(ds.schema.names)})"
         )
-    result = run_query(ctx, query)
+    result = run_query(ctx, cast(exp.Expression, query))
     assert result.reader is not None
     table = result.reader.read_all()
     if key not in table.column_names:
@@ -257,7 +265,7 @@ def _merge(ctx: StatementContext, ds, name: str, action: exp.Expression) -> None
 
 
 # -- DROP / RENAME / ALTER COLUMN ------------------------------------------------------------
-def _drop_columns(ds, name: str, actions: list[exp.Expression]) -> None:  # type: ignore[no-untyped-def]
+def _drop_columns(ds: lance.LanceDataset, name: str, actions: list[exp.Expression]) -> None:
     columns = []
     for action in actions:
         for column in action.args.get("tables") or []:
@@ -278,8 +286,8 @@ def _drop_columns(ds, name: str, actions: list[exp.Expression]) -> None:  # type
         raise lance_error(exc, f"ALTER TABLE {name} DROP COLUMN failed") from exc
 
 
-def _alter_columns(ds, name: str, actions: list[exp.Expression]) -> None:  # type: ignore[no-untyped-def]
-    changes: dict[str, dict[str, object]] = {}
+def _alter_columns(ds: lance.LanceDataset, name: str, actions: list[exp.Expression]) -> None:
+    changes: dict[str, Any] = {}
     names = list(ds.schema.names)
     for action in actions:
         column = action.this.name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from typing import Any
 
 import lance
 import pyarrow as pa
@@ -23,10 +24,10 @@ from sqlglot import exp
 
 from lancesql.catalog import SUFFIX, is_uri
 from lancesql.context import Result, StatementContext
-from lancesql.errors import Error, NotSupportedError, ProgrammingError
+from lancesql.errors import NotSupportedError, ProgrammingError
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import statement
-from lancesql.writes import check_writable, lance_error, table_uri
+from lancesql.writes import Stream, check_writable, lance_error, table_uri
 
 log = logging.getLogger("lancesql")
 
@@ -54,11 +55,13 @@ def create_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     query = tree.expression
     if isinstance(query, exp.Query):
         if isinstance(target, exp.Schema):
-            raise NotSupportedError("CREATE TABLE t (cols) AS SELECT: drop the column list, or CAST in the SELECT")
+            raise NotSupportedError(
+                "CREATE TABLE t (cols) AS SELECT: drop the column list, or CAST in the SELECT"
+            )
         rows = _write_query(ctx, uri, name, query, mode)
     elif isinstance(target, exp.Schema):
         schema = _schema(target)
-        _write(ctx, uri, name, pa.RecordBatchReader.from_batches(schema, []), mode)
+        _write(ctx, uri, name, Stream(schema, iter([])), mode)
         rows = 0
     else:
         raise ProgrammingError(f"CREATE TABLE {name} needs AS SELECT ... or a column list (id BIGINT, ...)")
@@ -83,7 +86,7 @@ def _schema(target: exp.Schema) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _write_query(ctx: StatementContext, uri: str, name: str, query: exp.Expression, mode: str) -> int:
+def _write_query(ctx: StatementContext, uri: str, name: str, query: Any, mode: str) -> int:
     from lancesql.query import run_query
 
     result = run_query(ctx, query)
@@ -94,22 +97,16 @@ def _write_query(ctx: StatementContext, uri: str, name: str, query: exp.Expressi
         raise ProgrammingError(
             f"the query gives duplicate column names ({', '.join(schema.names)}): alias them"
         )
-    counter = [0]
-
-    def batches():  # type: ignore[no-untyped-def]
-        for batch in reader:
-            counter[0] += batch.num_rows
-            yield batch if batch.schema == schema else batch.cast(schema)
-
-    _write(ctx, uri, name, pa.RecordBatchReader.from_batches(schema, batches()), mode)
-    return counter[0]
+    stream = Stream(schema, (b if b.schema == schema else b.cast(schema) for b in reader))
+    _write(ctx, uri, name, stream, mode)
+    return stream.rows
 
 
-def _write(ctx: StatementContext, uri: str, name: str, reader: pa.RecordBatchReader, mode: str) -> None:
+def _write(ctx: StatementContext, uri: str, name: str, stream: Stream, mode: str) -> None:
     existed = _path_exists(uri)
     try:
         lance.write_dataset(
-            reader,
+            stream.reader(),
             uri,
             mode=mode,
             enable_stable_row_ids=True,
@@ -118,14 +115,7 @@ def _write(ctx: StatementContext, uri: str, name: str, reader: pa.RecordBatchRea
     except BaseException as exc:
         if not existed:
             _remove(ctx, uri)
-        if isinstance(exc, Error):
-            raise
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, Error):
-            raise cause from None
-        if isinstance(exc, (OSError, ValueError, pa.ArrowException)):
-            raise lance_error(exc, f"CREATE TABLE {name} failed") from exc
-        raise
+        raise stream.failure(exc, f"CREATE TABLE {name} failed") from None
 
 
 def _path_exists(uri: str) -> bool:

@@ -10,18 +10,16 @@ Lance deletes or updates those rows by id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import lance
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, Error, NotSupportedError, ProgrammingError
+from lancesql.errors import DataError, NotSupportedError, ProgrammingError
 from lancesql.lance_sql import columns_of, to_lance
 from lancesql.statements import statement
-from lancesql.writes import LocalQuery, committed, lance_error, local_select, open_target
+from lancesql.writes import LocalQuery, Stream, committed, lance_error, local_select, open_target
 
 
 # -- INSERT ---------------------------------------------------------------------------------
@@ -49,31 +47,19 @@ def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     reader = result.reader
     by_name = bool(tree.args.get("by_name"))
     mapping = _column_mapping(name, schema, reader.schema, listed, by_name)
-    counter = [0]
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            if batch.num_rows:
-                counter[0] += batch.num_rows
-                yield _conform(batch, schema, mapping)
-
+    stream = Stream(schema, (_conform(b, schema, mapping) for b in reader if b.num_rows))
     try:
         lance.write_dataset(
-            pa.RecordBatchReader.from_batches(schema, batches()),
+            stream.reader(),
             uri,
             schema=schema,
             mode="append",
             storage_options=ctx.catalog.storage_options,
         )
-    except Error:
-        raise
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, Error):
-            raise cause from None
-        raise lance_error(exc, f"INSERT INTO {name} failed") from exc
+    except BaseException as exc:
+        raise stream.failure(exc, f"INSERT INTO {name} failed") from None
     committed(ctx, uri)
-    return Result.done(counter[0])
+    return Result.done(stream.rows)
 
 
 def _column_mapping(
@@ -101,7 +87,7 @@ def _column_mapping(
                 f"INSERT INTO {name} (col, ...) SELECT ..."
             )
         mapping = list(range(len(target)))
-    for field, index in zip(target, mapping):
+    for field, index in zip(target, mapping, strict=True):
         if index is None:
             if not field.nullable:
                 raise ProgrammingError(f"column {field.name!r} of {name} is NOT NULL: give it a value")
@@ -127,7 +113,7 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, mapping: list[int | None]) -> pa.RecordBatch:
     arrays = []
-    for field, index in zip(schema, mapping):
+    for field, index in zip(schema, mapping, strict=True):
         if index is None:
             arrays.append(pa.nulls(batch.num_rows, field.type))
             continue
@@ -136,7 +122,9 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, mapping: list[int | None]
             try:
                 array = pc.cast(array, field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise DataError(f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}") from None
+                raise DataError(
+                    f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}"
+                ) from None
         if not field.nullable and array.null_count:
             raise DataError(f"column {field.name!r} is NOT NULL but the query gives NULL for it")
         arrays.append(array)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from sqlglot import exp
@@ -63,7 +63,7 @@ def create_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         p.this.name.lower(): _value(p.args.get("value")) for p in params.args.get("with_storage") or []
     }
     name = index.name or None
-    existing = {i["name"] for i in ds.list_indices()}
+    existing = {i.name for i in ds.describe_indices()}
     if name and name in existing:
         if tree.args.get("exists"):
             return Result.done()
@@ -85,7 +85,7 @@ def create_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             ds.create_index(column, index_type=kind, name=name, **options)
         elif kind in SCALAR:
             options.setdefault("replace", False)
-            ds.create_scalar_index(column, kind, name=name, **options)
+            ds.create_scalar_index(column, cast(Any, kind), name=name, **options)
         else:
             raise ProgrammingError(
                 f"unknown index type {kind}: use one of {', '.join(VECTOR + SCALAR)}"
@@ -135,7 +135,7 @@ def drop_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     uri, ds = open_target(ctx, on.this)
     table = ctx.catalog.name_of(uri)
     name = (tree.args.get("tables") or [exp.to_identifier("")])[0].name
-    existing = sorted(i["name"] for i in ds.list_indices())
+    existing = sorted(i.name for i in ds.describe_indices())
     if name not in existing:
         if tree.args.get("exists"):
             return Result.done()
