@@ -80,13 +80,20 @@ def storage_type(dtype: pa.DataType) -> pa.DataType:
 
     >>> storage_type(pa.binary()), storage_type(pa.string_view())
     (DataType(large_binary), DataType(string))
+    >>> storage_type(pa.list_(pa.field("", pa.float32()), 2))
+    FixedSizeListType(fixed_size_list<item: float>[2])
     """
     if pa.types.is_binary(dtype) or pa.types.is_binary_view(dtype):
         return pa.large_binary()
     if pa.types.is_string_view(dtype):
         return pa.string()
-    if pa.types.is_large_string(dtype):
-        return pa.large_string()
+    if pa.types.is_fixed_size_list(dtype):
+        # DuckDB names the item field "" where Arrow and Lance say "item".
+        return pa.list_(storage_type(dtype.value_type), dtype.list_size)
+    if pa.types.is_list(dtype) or pa.types.is_list_view(dtype):
+        return pa.list_(storage_type(dtype.value_type))
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(storage_type(dtype.value_type))
     return dtype
 
 

@@ -25,9 +25,11 @@ from lancesql.errors import (
     OperationalError,
     ProgrammingError,
 )
+from lancesql.lance_sql import to_lance
 from lancesql.query import bind, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.settings import declare, parse_bool
 from udfs.registry import Source
 
 log = logging.getLogger("lancesql")
@@ -69,10 +71,17 @@ def open_target(ctx: StatementContext, table: exp.Expression) -> tuple[str, lanc
     return uri, ctx.catalog.latest(uri)
 
 
-def committed(ctx: StatementContext, uri: str) -> lance.LanceDataset:
-    """Point the catalog's cache at the version just committed to ``uri``, and return it."""
-    ctx.catalog.forget(uri)
-    return ctx.catalog.latest(uri)
+def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = None) -> None:
+    """Point the catalog's cache at the version just committed to ``uri``.
+
+    Lance's write calls move the handle they were called on to the version they
+    commit, so that handle is recorded as the newest; without one, the cache forgets
+    ``uri`` and the next statement opens it afresh.
+    """
+    if ds is None:
+        ctx.catalog.forget(uri)
+    else:
+        ctx.catalog.refreshed(ds)
 
 
 def lance_error(exc: BaseException, what: str) -> Error:
@@ -120,7 +129,7 @@ class LocalQuery:
 
     def __init__(self, ctx: StatementContext, tree: exp.Expression):
         self.ctx = ctx
-        tree = rewrite(tree)
+        tree = rewrite(tree, ctx.connection.engine.rules)
         for table in list(tree.find_all(exp.Table)):
             call = table.meta.get(META_KEY)
             if call and call[0] == "lance_scan" and _is_local(call[1]):
@@ -148,7 +157,7 @@ class LocalQuery:
 
 
 def _is_local(args: list[exp.Expression]) -> bool:
-    return len(args) == 1 and isinstance(args[0], exp.Literal) and args[0].name == LOCAL
+    return bool(args) and isinstance(args[0], exp.Literal) and args[0].name == LOCAL
 
 
 def local_select(
@@ -212,3 +221,78 @@ class Stream:
         if isinstance(exc, (OSError, ValueError, pa.ArrowException)):
             return lance_error(exc, what)
         return exc
+
+
+declare(
+    "direct_scan",
+    True,
+    parse_bool,
+    "Let CREATE TABLE AS / INSERT ... SELECT read a plain scan of one Lance table (columns, "
+    "Lance-evaluable expressions and filter, LIMIT) with Lance's own scanner instead of the engine.",
+)
+
+_DIRECT_BLOCKERS = (
+    "order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows",
+    "pivots", "with_", "offset", "into", "sample", "prewhere",
+)
+
+
+def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
+    """A Lance scanner for ``query`` when it is a plain scan of one Lance table, else None.
+
+    ``SELECT a, b AS c, label * 2 AS d FROM t [AT version] WHERE <Lance filter> [LIMIT n]``
+    needs nothing the engine adds: Lance reads, projects and filters it and the rows go
+    straight to the write, without a copy into and out of the engine.
+    """
+    if not ctx.settings.get("direct_scan") or not isinstance(query, exp.Select):
+        return None
+    if any(query.args.get(k) for k in _DIRECT_BLOCKERS):
+        return None
+    source = query.args.get("from_")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+        return None
+    limit = query.args.get("limit")
+    count = None
+    if limit is not None:
+        value = limit.expression
+        if not (isinstance(value, exp.Literal) and value.is_int):
+            return None
+        count = int(value.name)
+    where = query.args.get("where")
+    condition = to_lance(where.this, ctx.params) if where is not None else None
+    if where is not None and condition is None:
+        return None
+    from lancesql.query import sources
+
+    found = sources(ctx, exp.select("*").from_(source.this.copy()))
+    if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
+        return None
+    ds = found[0]
+    columns: dict[str, str] = {}
+    for item in query.expressions:
+        if isinstance(item, exp.Star):
+            columns.update({name: _quote(name) for name in ds.schema.names})
+            continue
+        inner = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(inner, exp.Column) and isinstance(inner.this, exp.Star):
+            columns.update({name: _quote(name) for name in ds.schema.names})
+            continue
+        text = to_lance(inner, ctx.params)
+        if text is None or item.alias_or_name in columns:
+            return None
+        columns[item.alias_or_name] = text
+    named = [c for c in query.find_all(exp.Column) if not isinstance(c.this, exp.Star)]
+    if any(c.name not in ds.schema.names for c in named):
+        return None  # let the engine report the unknown column
+    plain = [name for name, text in columns.items() if text == _quote(name)]
+    projection: list[str] | dict[str, str] = plain if len(plain) == len(columns) else columns
+    try:
+        scanner = ds.scanner(columns=projection, filter=condition, limit=count)
+        return scanner.to_reader()
+    except (OSError, ValueError):
+        return None  # Lance refused it: the engine runs the query instead
+
+
+def _quote(name: str) -> str:
+    return exp.column(name, quoted=not name.isidentifier() or name.lower() != name).sql("duckdb")

@@ -92,3 +92,24 @@ def test_writes_to_read_only_root_are_refused(tmp_path: Path):
         con.execute("CREATE TABLE subset AS SELECT 1 AS x")
     with pytest.raises(lancesql.OperationalError, match="read-only"):
         con.execute("DROP TABLE train")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT id, label * 2 AS twice, label_name AS name FROM mnist WHERE label IN (1, 2) LIMIT 300",
+        "SELECT * FROM mnist VERSION AS OF 3 WHERE id < ?",
+        "SELECT label, count(*) AS n FROM mnist GROUP BY label",
+    ],
+)
+def test_ctas_same_rows_with_or_without_lance_scanner(wcon, root, query):
+    params = [1000] if "?" in query else None
+    wcon.execute(f"CREATE TABLE a AS {query}", params)
+    wcon.execute("SET lancesql.direct_scan = false")
+    wcon.execute(f"CREATE TABLE b AS {query}", params)
+    a = lance.dataset(str(root / "a.lance")).to_table()
+    b = lance.dataset(str(root / "b.lance")).to_table()
+    assert a.schema.names == b.schema.names
+    key = a.schema.names[0]
+    assert a.sort_by(key).to_pylist() == b.sort_by(key).to_pylist()
+    assert a.num_rows > 0

@@ -62,7 +62,7 @@ def alter_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         _drop_columns(ds, name, actions)
     else:
         _alter_columns(ds, name, actions)
-    committed(ctx, uri)
+    committed(ctx, uri, ds)
     return Result.done()
 
 

@@ -27,7 +27,7 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, ProgrammingError
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import statement
-from lancesql.writes import Stream, check_writable, lance_error, table_uri
+from lancesql.writes import Stream, check_writable, direct_scan, lance_error, table_uri
 
 log = logging.getLogger("lancesql")
 
@@ -89,9 +89,11 @@ def _schema(target: exp.Schema) -> pa.Schema:
 def _write_query(ctx: StatementContext, uri: str, name: str, query: Any, mode: str) -> int:
     from lancesql.query import run_query
 
-    result = run_query(ctx, query)
-    assert result.reader is not None
-    reader = result.reader
+    reader = direct_scan(ctx, query)
+    if reader is None:
+        result = run_query(ctx, query)
+        assert result.reader is not None
+        reader = result.reader
     schema = storage_schema(reader.schema)
     if len(set(schema.names)) != len(schema.names):
         raise ProgrammingError(

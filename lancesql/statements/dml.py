@@ -19,7 +19,7 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import DataError, NotSupportedError, ProgrammingError
 from lancesql.lance_sql import columns_of, to_lance
 from lancesql.statements import statement
-from lancesql.writes import LocalQuery, Stream, committed, lance_error, local_select, open_target
+from lancesql.writes import LocalQuery, Stream, committed, direct_scan, lance_error, local_select, open_target
 
 
 # -- INSERT ---------------------------------------------------------------------------------
@@ -42,14 +42,16 @@ def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     source = tree.expression
     if source is None:
         raise ProgrammingError(f"INSERT INTO {name} needs a SELECT or VALUES")
-    result = run_query(ctx, source)
-    assert result.reader is not None
-    reader = result.reader
+    reader = direct_scan(ctx, source)
+    if reader is None:
+        result = run_query(ctx, source)
+        assert result.reader is not None
+        reader = result.reader
     by_name = bool(tree.args.get("by_name"))
     mapping = _column_mapping(name, schema, reader.schema, listed, by_name)
     stream = Stream(schema, (_conform(b, schema, mapping) for b in reader if b.num_rows))
     try:
-        lance.write_dataset(
+        written = lance.write_dataset(
             stream.reader(),
             uri,
             schema=schema,
@@ -58,7 +60,7 @@ def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         )
     except BaseException as exc:
         raise stream.failure(exc, f"INSERT INTO {name} failed") from None
-    committed(ctx, uri)
+    committed(ctx, uri, written)
     return Result.done(stream.rows)
 
 
@@ -148,7 +150,7 @@ def delete(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         outcome = ds.delete(text)
     except (OSError, ValueError) as exc:
         raise lance_error(exc, f"DELETE FROM {name} failed") from exc
-    committed(ctx, uri)
+    committed(ctx, uri, ds)
     return Result.done(int(outcome["num_deleted_rows"]) if isinstance(outcome, dict) else -1)
 
 
@@ -219,5 +221,5 @@ def update(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         outcome = ds.update({c: v for c, v in lance_sets.items() if v is not None}, where=lance_where)
     except (OSError, ValueError) as exc:
         raise lance_error(exc, f"UPDATE {name} failed") from exc
-    committed(ctx, uri)
+    committed(ctx, uri, ds)
     return Result.done(int(outcome["num_rows_updated"]) if isinstance(outcome, dict) else -1)

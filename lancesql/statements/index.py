@@ -93,7 +93,7 @@ def create_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise lance_error(exc, f"CREATE INDEX on {table}.{column} failed") from exc
     _note(f"built {kind} index on {table}.{column} in {time.monotonic() - started:.1f} s")
-    committed(ctx, uri)
+    committed(ctx, uri, ds)
     return Result.done()
 
 
@@ -147,5 +147,5 @@ def drop_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         ds.drop_index(name)
     except (OSError, ValueError) as exc:
         raise lance_error(exc, f"DROP INDEX {name} failed") from exc
-    committed(ctx, uri)
+    committed(ctx, uri, ds)
     return Result.done()
