@@ -265,7 +265,7 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
         return None
     from lancesql.query import sources
 
-    found = sources(ctx, exp.select("*").from_(source.this.copy()))
+    found = sources(ctx, exp.select("*").from_(table.copy()))
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
         return None
     ds = found[0]

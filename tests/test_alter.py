@@ -191,3 +191,22 @@ def test_backfill_killed_part_way_resumes(root, engine, tmp_path):
     with lancesql.connect(root, engine=engine) as con:
         assert rows(con, "SELECT count(*) FROM mnist WHERE d = 2 * label") == [(5000,)]
     assert list(checkpoints.iterdir()) == []  # Lance removed the checkpoint once committed
+
+
+def test_backfill_reads_only_the_columns_it_needs(wcon, root, monkeypatch):
+    from lancesql import writes
+
+    seen: list[list[str]] = []
+    run = writes.LocalQuery.run
+
+    def spy(self, source):  # type: ignore[no-untyped-def]
+        seen.append(list(source.schema.names))
+        return run(self, source)
+
+    monkeypatch.setattr(writes.LocalQuery, "run", spy)
+    wcon.execute("ALTER TABLE mnist ADD COLUMN tag AS (CASE WHEN label > 4 THEN label_name END)")
+    assert len(seen) > 1  # the type check on no rows, then batch after batch
+    # Only the expression's columns reach the engine: never the image bytes or embeddings.
+    assert all(set(names) == {"label", "label_name", "__lancesql_pos"} for names in seen)
+    big = rows(wcon, "SELECT count(*) FROM mnist WHERE label > 4")
+    assert rows(wcon, "SELECT count(tag) FROM mnist") == big

@@ -117,3 +117,10 @@ def test_transactions_are_honest(wcon):
     wcon.commit()  # a no-op: every statement already committed its version
     with pytest.raises(lancesql.NotSupportedError, match="RESTORE"):
         wcon.rollback()
+
+
+def test_update_set_needing_engine_is_refused_with_a_way_out(wcon, root):
+    before = version(root)
+    with pytest.raises(lancesql.NotSupportedError, match="ADD COLUMNS FROM"):
+        wcon.execute("UPDATE mnist SET label_name = CASE WHEN label > 4 THEN 'big' END")
+    assert version(root) == before

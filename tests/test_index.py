@@ -80,3 +80,11 @@ def test_index_errors(copy, root):
     with pytest.raises(lancesql.ProgrammingError, match="unknown option"):
         copy.execute("CREATE INDEX ON copy USING IVF_PQ (image_emb) WITH (colour = 'red')")
     assert version(root) == before
+
+
+def test_index_build_reports_progress(copy, caplog):
+    with caplog.at_level("INFO", logger="lancesql"):
+        copy.execute("CREATE INDEX ON copy USING BTREE (id)")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("building BTREE index on copy.id (5000 rows)") for m in messages)
+    assert any(m.startswith("built BTREE index on copy.id in") for m in messages)
