@@ -16,6 +16,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+
+
+class _LanceSQL(DuckDB):
+    """DuckDB's SQL with Lance's identifier quotes: Lance reads ``"x"`` in a filter as
+    the string 'x', and ```x``` as the column."""
+
+
+_LanceSQL.IDENTIFIER_START = "`"
+_LanceSQL.IDENTIFIER_END = "`"
+_DIALECT = _LanceSQL()
 
 #: Node types whose meaning is the same in DuckDB and in Lance's DataFusion.
 _SAFE: tuple[type[exp.Expression], ...] = (
@@ -79,6 +90,8 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
     "label IN (0, 3, 6) AND NOT name LIKE 'a%'"
     >>> t("id = $1", "it's")
     "id = 'it''s'"
+    >>> t('"Id" > 2')
+    '`Id` > 2'
     >>> t("label / 2"), t("embed_image(image)"), t("CASE WHEN a THEN 1 END")
     (None, None, None)
     """
@@ -97,7 +110,7 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
         elif isinstance(node, exp.Column) and node.table:
             # ``t.col``: Lance knows one table only and reads the bare name.
             node.set("table", None)
-    return tree.sql(dialect="duckdb")
+    return tree.sql(dialect=_DIALECT)
 
 
 def _safe(node: Any) -> bool:
@@ -126,6 +139,15 @@ def _literal(node: exp.Placeholder, params: Sequence[Any]) -> exp.Expression | N
     if isinstance(value, dt.datetime):
         return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
     return None
+
+
+def quote(name: str) -> str:
+    """A column name as Lance's SQL reads it.
+
+    >>> quote("label"), quote("my col")
+    ('label', '`my col`')
+    """
+    return exp.column(name, quoted=not name.isidentifier() or name.lower() != name).sql(dialect=_DIALECT)
 
 
 def columns_of(expression: exp.Expression) -> list[str]:

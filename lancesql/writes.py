@@ -25,7 +25,7 @@ from lancesql.errors import (
     OperationalError,
     ProgrammingError,
 )
-from lancesql.lance_sql import to_lance
+from lancesql.lance_sql import quote, to_lance
 from lancesql.query import bind, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
@@ -272,11 +272,11 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     columns: dict[str, str] = {}
     for item in query.expressions:
         if isinstance(item, exp.Star):
-            columns.update({name: _quote(name) for name in ds.schema.names})
+            columns.update({name: quote(name) for name in ds.schema.names})
             continue
         inner = item.this if isinstance(item, exp.Alias) else item
         if isinstance(inner, exp.Column) and isinstance(inner.this, exp.Star):
-            columns.update({name: _quote(name) for name in ds.schema.names})
+            columns.update({name: quote(name) for name in ds.schema.names})
             continue
         text = to_lance(inner, ctx.params)
         if text is None or item.alias_or_name in columns:
@@ -285,14 +285,10 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     named = [c for c in query.find_all(exp.Column) if not isinstance(c.this, exp.Star)]
     if any(c.name not in ds.schema.names for c in named):
         return None  # let the engine report the unknown column
-    plain = [name for name, text in columns.items() if text == _quote(name)]
+    plain = [name for name, text in columns.items() if text == quote(name)]
     projection: list[str] | dict[str, str] = plain if len(plain) == len(columns) else columns
     try:
         scanner = ds.scanner(columns=projection, filter=condition, limit=count)
         return scanner.to_reader()
     except (OSError, ValueError):
         return None  # Lance refused it: the engine runs the query instead
-
-
-def _quote(name: str) -> str:
-    return exp.column(name, quoted=not name.isidentifier() or name.lower() != name).sql("duckdb")

@@ -124,3 +124,12 @@ def test_update_set_needing_engine_is_refused_with_a_way_out(wcon, root):
     with pytest.raises(lancesql.NotSupportedError, match="ADD COLUMNS FROM"):
         wcon.execute("UPDATE mnist SET label_name = CASE WHEN label > 4 THEN 'big' END")
     assert version(root) == before
+
+
+def test_quoted_column_names_reach_lance_as_columns(wcon, root):
+    wcon.execute('CREATE TABLE q AS SELECT id AS "Id", label AS "my label" FROM mnist WHERE id < 100')
+    wcon.execute('ALTER TABLE q ADD COLUMN "Big" AS ("my label" > 4)')
+    assert wcon.execute('DELETE FROM q WHERE "Id" < 10').rowcount == 10
+    updated = wcon.execute('UPDATE q SET "my label" = -1 WHERE "Big"').rowcount
+    assert updated == rows(wcon, 'SELECT count(*) FROM mnist WHERE id BETWEEN 10 AND 99 AND label > 4')[0][0]
+    assert rows(wcon, 'SELECT count(*) FROM q WHERE "my label" = -1') == [(updated,)]
