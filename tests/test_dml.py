@@ -133,3 +133,17 @@ def test_quoted_column_names_reach_lance_as_columns(wcon, root):
     updated = wcon.execute('UPDATE q SET "my label" = -1 WHERE "Big"').rowcount
     assert updated == rows(wcon, 'SELECT count(*) FROM mnist WHERE id BETWEEN 10 AND 99 AND label > 4')[0][0]
     assert rows(wcon, 'SELECT count(*) FROM q WHERE "my label" = -1') == [(updated,)]
+
+
+def test_parameters_reach_lance_and_the_engine(wcon, root):
+    # A parameter in a Lance filter, and in a subquery the engine runs.
+    assert wcon.execute("DELETE FROM mnist WHERE label = ? AND id < ?", [1, 2000]).rowcount > 0
+    cur = wcon.execute(
+        "UPDATE mnist SET label_name = ? WHERE id IN (SELECT id FROM mnist WHERE label = ?)", ["THREE", 3]
+    )
+    assert cur.rowcount == 500
+    assert rows(wcon, "SELECT count(*) FROM mnist WHERE label_name = 'THREE'") == [(500,)]
+    wcon.execute("ALTER TABLE mnist ADD COLUMN big AS (CASE WHEN label > ? THEN 1 ELSE 0 END)", [4])
+    assert rows(wcon, "SELECT count(*) FROM mnist WHERE big = 1") == rows(
+        wcon, "SELECT count(*) FROM mnist WHERE label > 4"
+    )
