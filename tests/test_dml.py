@@ -119,11 +119,32 @@ def test_transactions_are_honest(wcon):
         wcon.rollback()
 
 
-def test_update_set_needing_engine_is_refused_with_a_way_out(wcon, root):
+def row_ids(uri: str) -> dict[int, int]:
+    """Each row's ``id`` to its Lance row id."""
+    table = lance.dataset(uri).to_table(columns=["id"], with_row_id=True)
+    return dict(zip(table.column("id").to_pylist(), table.column("_rowid").to_pylist(), strict=True))
+
+
+def test_update_set_computed_by_engine(wcon, root):
+    uri = str(root / "mnist.lance")
     before = version(root)
-    with pytest.raises(lancesql.NotSupportedError, match="ADD COLUMNS FROM"):
-        wcon.execute("UPDATE mnist SET label_name = CASE WHEN label > 4 THEN 'big' END")
-    assert version(root) == before
+    ids_before = row_ids(uri)
+    old = rows(wcon, "SELECT id, image, image_emb FROM mnist WHERE label > 4 ORDER BY id")
+    cur = wcon.execute(
+        "UPDATE mnist SET label_name = CASE WHEN label > 6 THEN 'big' ELSE 'mid' END WHERE label > 4"
+    )
+    assert cur.rowcount == 2500
+    assert version(root) == before + 1
+    got = rows(wcon, "SELECT label_name, count(*) FROM mnist WHERE label > 4 GROUP BY 1 ORDER BY 1")
+    assert got == [("big", 1500), ("mid", 1000)]
+    # The rest of each row is unchanged, no row is lost or doubled, and rows keep their ids.
+    assert rows(wcon, "SELECT id, image, image_emb FROM mnist WHERE label > 4 ORDER BY id") == old
+    assert rows(wcon, "SELECT count(*), count(DISTINCT id) FROM mnist") == [(5000, 5000)]
+    assert row_ids(uri) == ids_before
+    assert rows(wcon, "SELECT count(*) FROM mnist WHERE label = 7") == [(500,)]
+    with pytest.raises(lancesql.DataError):
+        wcon.execute("UPDATE mnist SET label = CASE WHEN label > 6 THEN 'x' END WHERE label > 6")
+    assert version(root) == before + 1
 
 
 def test_quoted_column_names_reach_lance_as_columns(wcon, root):

@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, NotSupportedError, ProgrammingError
-from lancesql.lance_sql import columns_of, to_lance
+from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError
+from lancesql.lance_sql import columns_of, quote, to_lance
 from lancesql.statements import statement
 from lancesql.writes import LocalQuery, Stream, committed, direct_scan, lance_error, local_select, open_target
 
@@ -170,6 +170,7 @@ def matching_rows(
     table: exp.Expression,
     predicate: exp.Expression,
     values: dict[str, exp.Expression],
+    addresses: bool = False,
 ) -> pa.Table:
     """``_rowid`` (and ``values``) of the rows where ``predicate`` holds, computed by the
     engine over only the columns of the table that the expressions name."""
@@ -179,10 +180,12 @@ def matching_rows(
     read = [c for c in ds.schema.names if c in names]
     alias = table.alias_or_name if isinstance(table, exp.Table) else None
     items: dict[str, exp.Expression] = {"_rowid": exp.column("_rowid")}
+    if addresses:
+        items["_rowaddr"] = exp.column("_rowaddr")
     items.update(values)
     query = LocalQuery(ctx, local_select(items, alias=alias, where=predicate))
     try:
-        source = ds.scanner(columns=read, with_row_id=True).to_reader()
+        source = ds.scanner(columns=read, with_row_id=True, with_row_address=addresses).to_reader()
         return query.run(source).read_all()
     finally:
         query.close()
@@ -210,11 +213,7 @@ def update(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     lance_sets = {c: to_lance(e, ctx.params) for c, e in sets.items()}
     lance_where = to_lance(predicate, ctx.params) if predicate is not None else None
     if any(v is None for v in lance_sets.values()):
-        raise NotSupportedError(
-            f"UPDATE {name} SET {', '.join(c for c, v in lance_sets.items() if v is None)} = "
-            "<expression Lance cannot evaluate> is not supported yet; compute the values in a "
-            f"query and merge them with ALTER TABLE {name} ADD COLUMNS FROM (SELECT key, ...) ON key"
-        )
+        return _update_through_engine(ctx, uri, ds, tree.this, sets, predicate)
     if predicate is not None and lance_where is None:
         lance_where = _rowid_filter(ctx, ds, tree.this, predicate)
     try:
@@ -223,3 +222,92 @@ def update(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         raise lance_error(exc, f"UPDATE {name} failed") from exc
     committed(ctx, uri, ds)
     return Result.done(int(outcome["num_rows_updated"]) if isinstance(outcome, dict) else -1)
+
+
+def _update_through_engine(
+    ctx: StatementContext,
+    uri: str,
+    ds: lance.LanceDataset,
+    table: exp.Expression,
+    sets: dict[str, exp.Expression],
+    predicate: exp.Expression | None,
+) -> Result:
+    """``UPDATE`` whose SET needs the engine (``SET emb = embed_image(image)``).
+
+    The engine computes the new values (reading only the columns the expressions name)
+    with each matching row's id and address; the matching rows are rewritten whole into
+    new fragments carrying their stable row ids, the old copies are marked deleted, and
+    both are committed as one Lance ``Update``: one version, or none if anything fails.
+    """
+    from lance.fragment import RowIdSequence, write_fragments
+
+    name = ctx.catalog.name_of(uri)
+    schema = ds.schema
+    found = matching_rows(ctx, ds, table, predicate if predicate is not None else exp.true(), sets, True)
+    if found.num_rows == 0:
+        try:
+            ds.update({next(iter(sets)): quote(next(iter(sets)))}, where="false")
+        except (OSError, ValueError) as exc:
+            raise lance_error(exc, f"UPDATE {name} failed") from exc
+        committed(ctx, uri, ds)
+        return Result.done(0)
+    row_ids = found.column("_rowid").combine_chunks()
+    kept = [f.name for f in schema if f.name not in sets]
+    try:
+        old = ds._take_rows(row_ids.to_pylist(), columns=kept) if kept else None
+    except (OSError, ValueError) as exc:
+        raise lance_error(exc, f"UPDATE {name} failed") from exc
+    arrays = []
+    for field in schema:
+        if field.name in sets:
+            column = found.column(field.name).combine_chunks()
+            arrays.append(_cast_to(column, field))
+        else:
+            assert old is not None
+            arrays.append(old.column(field.name).combine_chunks())
+    rows = pa.Table.from_arrays(arrays, schema=schema)
+    by_fragment: dict[int, list[int]] = {}
+    for address in found.column("_rowaddr").to_pylist():
+        by_fragment.setdefault(address >> 32, []).append(address & 0xFFFFFFFF)
+    try:
+        new = write_fragments(rows, uri, schema=schema, storage_options=ctx.catalog.storage_options)
+        if ds.has_stable_row_ids:
+            ids = row_ids.to_pylist()
+            start = 0
+            for fragment in new:
+                count = fragment.physical_rows
+                fragment.row_id_meta = RowIdSequence(ids[start : start + count]).to_inline_metadata()
+                start += count
+        removed, updated = [], []
+        for fragment_id, offsets in by_fragment.items():
+            fragment_handle = ds.get_fragment(fragment_id)
+            if fragment_handle is None:
+                raise OperationalError(f"{name} changed while it was being updated: run the UPDATE again")
+            meta = fragment_handle.delete_rows(offsets)
+            if meta is None:
+                removed.append(fragment_id)
+            else:
+                updated.append(meta)
+        operation = lance.LanceOperation.Update(
+            removed_fragment_ids=removed, updated_fragments=updated, new_fragments=new
+        )
+        result = lance.LanceDataset.commit(
+            uri, operation, read_version=ds.version, storage_options=ctx.catalog.storage_options
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        raise lance_error(exc, f"UPDATE {name} failed") from exc
+    committed(ctx, uri, result)
+    return Result.done(rows.num_rows)
+
+
+def _cast_to(array: pa.Array, field: pa.Field) -> pa.Array:
+    if array.type != field.type:
+        try:
+            array = pc.cast(array, field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(
+                f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}"
+            ) from None
+    if not field.nullable and array.null_count:
+        raise DataError(f"column {field.name!r} is NOT NULL but the SET gives NULL")
+    return array
