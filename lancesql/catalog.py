@@ -198,14 +198,14 @@ class Catalog:
     def _version_at(self, ds: lance.LanceDataset, uri: str, when: dt.datetime) -> int:
         versions = ds.versions()
         if when.tzinfo is not None:
-            when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        chosen = [v["version"] for v in versions if _naive_utc(v["timestamp"]) <= when]
+            when = when.astimezone().replace(tzinfo=None)  # Lance's times are naive local times
+        chosen = [v["version"] for v in versions if _naive_local(v["timestamp"]) <= when]
         if not chosen:
             first = min(versions, key=lambda v: v["version"])
             raise ProgrammingError(
                 f"table {self.name_of(uri)!r} did not exist at {when.isoformat(sep=' ')}: its "
                 f"oldest kept version is {first['version']} from "
-                f"{_naive_utc(first['timestamp']).isoformat(sep=' ')} (UTC)"
+                f"{_naive_local(first['timestamp']).isoformat(sep=' ')} (local time)"
             )
         return int(max(chosen))
 
@@ -243,7 +243,7 @@ def _uri_of(ds: lance.LanceDataset) -> str:
     return str(ds.uri).rstrip("/")
 
 
-def _naive_utc(value: Any) -> dt.datetime:
+def _naive_local(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone().replace(tzinfo=None)
     return value

@@ -7,12 +7,17 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlglot import exp
+
 from lancesql.catalog import Catalog
 from lancesql.cursor import Cursor
 from lancesql.engines import Engine, create_engine
 from lancesql.errors import InterfaceError, NotSupportedError
+from lancesql.parse import Parsed, parse
 from lancesql.settings import Settings
 from udfs import SCALAR_FUNCTIONS
+
+_PARSE_CACHE_SIZE = 256
 
 
 class Connection:
@@ -37,6 +42,25 @@ class Connection:
             self.engine.register_function(function)
         self.closed = False
         self.lock = threading.RLock()
+        self._parsed: dict[str, Parsed] = {}
+
+    def parse(self, sql: str) -> Parsed:
+        """Parse ``sql``, from a cache of recent statements.
+
+        Queries are shared between runs (their prepared form is kept on the tree, see
+        :mod:`lancesql.query`); other statements are handed out as fresh copies, since
+        their handlers may change them.
+        """
+        parsed = self._parsed.get(sql)
+        if parsed is None:
+            parsed = parse(sql)
+            if len(self._parsed) >= _PARSE_CACHE_SIZE:
+                self._parsed.pop(next(iter(self._parsed)))
+            self._parsed[sql] = parsed
+        if all(isinstance(t, exp.Query) for t in parsed.statements):
+            return parsed
+        fresh = [t if isinstance(t, exp.Query) else t.copy() for t in parsed.statements]
+        return Parsed(fresh, parsed.parameters)
 
     @property
     def root(self) -> str:

@@ -41,8 +41,9 @@ class StatementContext:
     connection: Connection
     engine: EngineCursor
     params: Sequence[Any] = ()
-    #: Names registered on ``engine`` for this statement, dropped before the next one.
-    registered: list[str] = field(default_factory=list)
+    #: What the cursor has registered on ``engine``, by name (kept across statements,
+    #: so an unchanged dataset is not registered again).
+    registered: dict[str, Any] = field(default_factory=dict)
 
     @property
     def catalog(self) -> Catalog:

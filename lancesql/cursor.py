@@ -16,7 +16,6 @@ import pyarrow as pa
 from lancesql import statements
 from lancesql.context import Result, StatementContext
 from lancesql.errors import Error, InterfaceError, ProgrammingError, translate
-from lancesql.parse import parse
 from lancesql.types import type_code
 
 if TYPE_CHECKING:
@@ -36,13 +35,13 @@ class Cursor:
     def __init__(self, connection: Connection):
         self.connection = connection
         self.arraysize = 1
-        self._engine = connection.engine.cursor()
+        self._engine = connection.engine.cursor(connection)
         self._reader: pa.RecordBatchReader | None = None
         self._schema: pa.Schema | None = None
         self._rows: list[Row] = []
         self._row_pos = 0
         self._rowcount = -1
-        self._registered: list[str] = []
+        self._registered: dict[str, Any] = {}
         self._closed = False
 
     # -- PEP 249 attributes --------------------------------------------------------------
@@ -73,7 +72,7 @@ class Cursor:
         if parameters is not None and isinstance(parameters, (str, bytes, dict)):
             raise ProgrammingError("parameters must be a sequence (list or tuple) matched to ? in order")
         params = list(parameters) if parameters is not None else []
-        trees, count = parse(operation)
+        trees, count = self.connection.parse(operation)
         if count != len(params):
             raise ProgrammingError(
                 f"the SQL has {count} parameter{'s' if count != 1 else ''} (?) but "
@@ -83,7 +82,6 @@ class Cursor:
         for tree in trees:
             if result.reader is not None:  # an earlier statement's rows: only the last one's stay
                 result.reader.close()
-            self._release()
             ctx = StatementContext(self.connection, self._engine, params, self._registered)
             try:
                 result = statements.execute(ctx, tree)
@@ -180,6 +178,7 @@ class Cursor:
         if self._closed:
             return
         self._reset()
+        self._release()
         self._engine.close()
         self._closed = True
 

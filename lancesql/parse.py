@@ -4,14 +4,19 @@ lancesql speaks DuckDB's SQL plus a few forms of its own. sqlglot parses nearly 
 it; two forms are adjusted on the token stream first, where strings and comments are
 already told apart from code, so nothing inside a literal is ever touched:
 
-- ``AT (TAG => 'name')`` (which sqlglot refuses) becomes ``VERSION AS OF 'name'``;
+- ``AT (TAG => 'name')`` (which sqlglot refuses) becomes ``AT (VERSION => 'name')``
+  (a string version is a tag), which sqlglot parses wherever a table may stand,
+  ``DESCRIBE t AT (...)`` included;
 - each ``?`` becomes ``$1``, ``$2``, ... in the order written, so that parameters keep
   their positions whatever the rewriter moves.
+
+Statements sqlglot has no grammar for (``RESTORE TABLE ...``) are read by the
+:class:`LanceSQL` dialect as raw commands, which lancesql's own handlers then parse.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import sqlglot
 from sqlglot import exp
@@ -21,9 +26,33 @@ from sqlglot.tokens import Token, TokenType
 
 from lancesql.errors import ProgrammingError
 
+
+class LanceSQL(DuckDB):
+    """DuckDB's SQL, plus the statements lancesql runs itself that sqlglot cannot parse.
+
+    Without this, ``RESTORE TABLE t TO VERSION 3`` is a ParseError; with ``RESTORE``
+    read as a command keyword it comes back as an ``exp.Command`` holding its raw text,
+    like ``CREATE TAG``. A column named ``restore`` still parses as a column.
+    """
+
+    class Tokenizer(DuckDB.Tokenizer):
+        KEYWORDS: ClassVar[dict[str, TokenType]] = {
+            **DuckDB.Tokenizer.KEYWORDS,
+            "RESTORE": TokenType.COMMAND,
+        }
+
+
+class _WordTokenizer(LanceSQL.Tokenizer):
+    """lancesql's tokens, with a command's words kept one by one rather than folded
+    into one string, so that ``?`` in ``RESTORE ... ?`` is numbered like any other and
+    the statement handlers can parse commands from tokens."""
+
+    COMMANDS: ClassVar[set[TokenType]] = set()
+
+
 #: The dialect lancesql reads, whatever the engine.
-DIALECT = "duckdb"
-_TOKENIZER = DuckDB().tokenizer_class()
+DIALECT = LanceSQL
+_TOKENIZER = _WordTokenizer()
 
 
 def tokenize(sql: str) -> list[Token]:
@@ -38,7 +67,7 @@ def preprocess(sql: str) -> tuple[str, int]:
     """Rewrite lancesql's own token-level forms into SQL sqlglot parses; count the ``?``.
 
     >>> preprocess("SELECT * FROM t AT (TAG => 'v1') WHERE a = ? AND b = '?'")
-    ("SELECT * FROM t VERSION AS OF 'v1' WHERE a = $1 AND b = '?'", 1)
+    ("SELECT * FROM t AT (VERSION => 'v1') WHERE a = $1 AND b = '?'", 1)
     """
     tokens = tokenize(sql)
     edits: list[tuple[int, int, str]] = []
@@ -57,9 +86,8 @@ def preprocess(sql: str) -> tuple[str, int]:
             and tokens[i + 3].token_type == TokenType.FARROW
             and tokens[i + 5].token_type == TokenType.R_PAREN
         ):
-            value = sql[tokens[i + 4].start : tokens[i + 4].end + 1]
-            edits.append((tok.start, tokens[i + 5].end + 1, f"VERSION AS OF {value}"))
-            i += 5
+            tag = tokens[i + 2]
+            edits.append((tag.start, tag.end + 1, "VERSION"))
         i += 1
     for start, end, text in reversed(edits):
         sql = sql[:start] + text + sql[end:]
@@ -74,7 +102,10 @@ class Parsed(NamedTuple):
 
 
 def parse(sql: str) -> Parsed:
-    """Parse one or more statements; a syntax error names its line and column."""
+    """Parse one or more statements; a syntax error names its line and column.
+
+    (The connection caches the result by text: see ``Connection.parse``.)
+    """
     if not sql or not sql.strip():
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     text, count = preprocess(sql)

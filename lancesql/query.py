@@ -3,63 +3,159 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
+from lancesql import direct, lance_filter
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
-from lancesql.rewrite import rewrite
+from lancesql.lance_filter import PREDICATE_SHAPES
+from lancesql.rewrite import SWITCHES, rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.rewrite.project_table_functions import COLUMNS_KEY
 from udfs import TABLE_FUNCTIONS
-from udfs.registry import Source
+from udfs.registry import Source, TableFunction
+
+_PREPARED = "lancesql_prepared"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A query made ready for an engine: everything about it that the SQL text decides.
+
+    The rewriter is pure, so a statement's rewritten tree, its engine SQL and the order
+    of its parameters depend on its text alone; they are worked out once and kept on
+    the parsed tree (which the connection caches by text), and each run then only calls
+    the table functions and hands the SQL to the engine.
+    """
+
+    tree: exp.Expression
+    sql: str
+    #: The original ``$n`` placeholders, in the order the engine SQL numbers them.
+    params: tuple[exp.Placeholder, ...]
+
+
+def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
+    """The engine SQL of an already rewritten tree, parameters renumbered ``$1..$n``."""
+    original = tuple(rewritten.find_all(exp.Placeholder))
+    generated = rewritten
+    if original:
+        generated = rewritten.copy()
+        for i, node in enumerate(list(generated.find_all(exp.Placeholder))):
+            node.replace(exp.Placeholder(this=str(i + 1)))
+    sql = generated.sql(dialect=dialect, normalize_functions=False)
+    return Prepared(rewritten, sql, original)
 
 
 def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Rewrite ``tree``, bind it and run it on the engine."""
-    return run_rewritten(ctx, rewrite(tree, ctx.connection.engine.rules))
+    engine = ctx.connection.engine
+    switches = tuple(bool(ctx.settings.get(name)) for name in SWITCHES.values())
+    key = (engine.name, switches)
+    cache = tree.meta.setdefault(_PREPARED, {})
+    prepared = cache.get(key)
+    if prepared is None:
+        rewritten = rewrite(tree, engine.rules, settings=ctx.settings)
+        prepared = cache[key] = prepared_from(rewritten, engine.dialect)
+    return run_prepared(ctx, prepared)
 
 
 def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Run a tree the rewriter already produced."""
-    bind(ctx, tree)
-    sql, params = to_sql(ctx, tree)
-    return Result(ctx.engine.execute(sql, params))
+    return run_prepared(ctx, prepared_from(tree, ctx.connection.engine.dialect))
 
 
-def bind(ctx: StatementContext, tree: exp.Expression) -> None:
-    """Call each table function the tree's placeholders stand for, and register the result."""
+def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
+    """Bind a prepared query's sources and parameters and run it.
+
+    A query that only picks columns of one search's result is answered from that Arrow
+    table without the engine (see :mod:`lancesql.direct`).
+    """
+    computed: dict[str, Source] = {}
+    picked = direct.picked_columns(prepared.tree)
+    if picked is not None:
+        table, columns = picked
+        source = computed[table.name] = call_source(ctx, table)
+        result = direct.project(source, columns)
+        if result is not None:
+            notes = _notes(source)
+            return Result.of(result.replace_schema_metadata({**(result.schema.metadata or {}), **notes}))
+    notes = bind(ctx, prepared.tree, computed)
+    params = [parameter(ctx, p) for p in prepared.params]
+    reader = ctx.engine.execute(prepared.sql, params)
+    return Result(_annotated(reader, notes) if notes else reader)
+
+
+def bind(
+    ctx: StatementContext, tree: exp.Expression, computed: dict[str, Source] | None = None
+) -> dict[bytes, bytes]:
+    """Call each table function the tree's placeholders stand for (unless ``computed``
+    already holds its result), and register the result.
+
+    A source that is the very object already registered under that name (the same
+    dataset at the same version) is not registered again. Returns the ``lancesql.*``
+    schema metadata of the Arrow results (how ``lance_changes`` computed its rows, say),
+    which the engines drop, so that the query's result can carry it.
+    """
+    notes: dict[bytes, bytes] = {}
     for table in tree.find_all(exp.Table):
         if META_KEY in table.meta:
-            ctx.engine.register(table.name, call_source(ctx, table))
-            ctx.registered.append(table.name)
+            source = (computed or {}).get(table.name)
+            if source is None:
+                source = call_source(ctx, table)
+            notes.update(_notes(source))
+            if ctx.registered.get(table.name) is not source:
+                ctx.engine.register(table.name, source)
+                ctx.registered[table.name] = source
+    return notes
+
+
+def _notes(source: Source) -> dict[bytes, bytes]:
+    """The ``lancesql.*`` schema metadata of an Arrow source."""
+    if isinstance(source, (pa.Table, pa.RecordBatchReader)) and source.schema.metadata:
+        return {k: v for k, v in source.schema.metadata.items() if k.startswith(b"lancesql.")}
+    return {}
+
+
+def _annotated(reader: pa.RecordBatchReader, notes: dict[bytes, bytes]) -> pa.RecordBatchReader:
+    schema = reader.schema.with_metadata({**(reader.schema.metadata or {}), **notes})
+    return pa.RecordBatchReader.from_batches(schema, reader)
 
 
 def call_source(ctx: StatementContext, table: exp.Table) -> Source:
     """The result of the table function that placeholder ``table`` stands for."""
     name, args, kwargs = table.meta[META_KEY]
-    values = [evaluate(ctx, a) for a in args]
-    named = {k: evaluate(ctx, v) for k, v in kwargs.items()}
-    return TABLE_FUNCTIONS[name](ctx.connection, values, named)
+    function = TABLE_FUNCTIONS[name]
+    params = function.params
+    names = [params[i] if i < len(params) else "" for i in range(len(args))]
+    values = [argument(ctx, function, p, a) for p, a in zip(names, args, strict=True)]
+    named = {k: argument(ctx, function, k, v) for k, v in kwargs.items()}
+    return function(ctx.connection, values, named, table.meta.get(COLUMNS_KEY))
+
+
+def argument(
+    ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression
+) -> Any:
+    """The value of argument ``param`` of a call: a predicate argument given as a SQL
+    condition becomes Lance filter text; anything else is evaluated."""
+    if param in function.predicates and isinstance(node, PREDICATE_SHAPES):
+        return lance_filter.render(node, lambda p: parameter(ctx, p))
+    return evaluate(ctx, node)
 
 
 def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:
     """The sources a query reads, in order, without running it (for DESCRIBE, EXPLAIN)."""
-    rewritten = rewrite(tree, ctx.connection.engine.rules)
+    rewritten = rewrite(tree, ctx.connection.engine.rules, settings=ctx.settings)
     return [call_source(ctx, t) for t in rewritten.find_all(exp.Table) if META_KEY in t.meta]
 
 
 def to_sql(ctx: StatementContext, tree: exp.Expression) -> tuple[str, list[Any]]:
-    """The engine's SQL for ``tree``, with parameters renumbered ``$1..$n`` in order."""
-    params: list[Any] = []
-    if ctx.params or tree.find(exp.Placeholder):
-        tree = tree.copy()
-        for node in list(tree.find_all(exp.Placeholder)):
-            params.append(parameter(ctx, node))
-            node.replace(exp.Placeholder(this=str(len(params))))
-    dialect = ctx.connection.engine.dialect
-    return tree.sql(dialect=dialect, normalize_functions=False), params
+    """The engine's SQL for a rewritten ``tree`` and its parameter values, in order."""
+    prepared = prepared_from(tree, ctx.connection.engine.dialect)
+    return prepared.sql, [parameter(ctx, p) for p in prepared.params]
 
 
 def parameter(ctx: StatementContext, node: exp.Placeholder) -> Any:

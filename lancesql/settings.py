@@ -61,11 +61,13 @@ class Settings:
         self._given: dict[str, Any] = {}
         self._set: dict[str, Any] = {}
         for key, value in (given or {}).items():
-            self._given[self._check(key)] = self._coerce(key, value)
+            name = self._check(key)
+            self._given[name] = self._coerce(name, value)
 
     def get(self, name: str) -> Any:
         """The value of ``name`` from SET, connect(), the environment or the default."""
-        setting = SETTINGS[self._check(name)]
+        name = self._check(name)
+        setting = SETTINGS[name]
         if name in self._set:
             return self._set[name]
         if name in self._given:
@@ -77,7 +79,8 @@ class Settings:
 
     def set(self, name: str, value: Any) -> None:
         """``SET lancesql.<name> = value``."""
-        self._set[self._check(name)] = self._coerce(name, value)
+        name = self._check(name)
+        self._set[name] = self._coerce(name, value)
 
     def reset(self, name: str) -> None:
         """``RESET lancesql.<name>``."""

@@ -75,13 +75,16 @@ def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = N
     """Point the catalog's cache at the version just committed to ``uri``.
 
     Lance's write calls move the handle they were called on to the version they
-    commit, so that handle is recorded as the newest; without one, the cache forgets
-    ``uri`` and the next statement opens it afresh.
+    commit, in place. Cursors keep a dataset registered on their engine while the
+    catalog hands them the same handle object, and the engine keeps the schema it saw
+    then, so the catalog gets a new handle at the new version (cheap: it shares the
+    session's caches) and every cursor registers it afresh. Without a handle, the
+    cache forgets ``uri`` and the next statement opens it anew.
     """
     if ds is None:
         ctx.catalog.forget(uri)
     else:
-        ctx.catalog.refreshed(ds)
+        ctx.catalog.refreshed(ds.checkout_version(ds.version))
 
 
 def lance_error(exc: BaseException, what: str) -> Error:

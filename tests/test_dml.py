@@ -168,3 +168,18 @@ def test_parameters_reach_lance_and_the_engine(wcon, root):
     assert rows(wcon, "SELECT count(*) FROM mnist WHERE big = 1") == rows(
         wcon, "SELECT count(*) FROM mnist WHERE label > 4"
     )
+
+
+def test_one_cursor_sees_each_write_at_once(wcon):
+    cur = wcon.cursor()
+    assert cur.execute("SELECT count(*) FROM mnist WHERE label = 3").fetchall() == [(500,)]
+    cur.execute("DELETE FROM mnist WHERE label = 3")
+    assert cur.execute("SELECT count(*) FROM mnist WHERE label = 3").fetchall() == [(0,)]
+    cur.execute("ALTER TABLE mnist ADD COLUMN twice AS (label * 2)")
+    assert cur.execute("SELECT max(twice) FROM mnist").fetchall() == [(18,)]
+    cur.execute("ALTER TABLE mnist RENAME COLUMN twice TO double")
+    assert cur.execute("SELECT max(double) FROM mnist").fetchall() == [(18,)]
+    cur.execute("INSERT INTO mnist (id, label) VALUES (99999, 3)")
+    assert cur.execute("SELECT count(*) FROM mnist WHERE label = 3").fetchall() == [(1,)]
+    cur.execute("CREATE OR REPLACE TABLE mnist AS SELECT id FROM mnist WHERE id = 99999")
+    assert cur.execute("SELECT * FROM mnist").fetchall() == [(99999,)]

@@ -143,3 +143,20 @@ def test_describe_shows_lance_types_at_any_version(con: lancesql.Connection) -> 
     ]
     assert rows(con, "DESCRIBE mnist AT (VERSION => 1)") == got
     assert [r[0] for r in rows(con, "DESCRIBE SELECT id, label FROM mnist")] == ["id", "label"]
+
+
+def test_lance_scan_is_a_native_datafusion_table_function(mnist_root: Path) -> None:
+    with lancesql.connect(mnist_root, engine="datafusion") as con:
+        ctx = con.cursor()._engine.ctx  # SQL sent to DataFusion directly, past the rewriter
+        got = ctx.sql("SELECT count(*) AS n FROM lance_scan('mnist', 2)").to_pydict()
+        assert got == {"n": [2500]}
+        got = ctx.sql("SELECT count(*) AS n FROM lance_scan('mnist') WHERE label = 3").to_pydict()
+        assert got == {"n": [500]}
+
+
+def test_an_aware_timestamp_is_compared_in_local_time(con: lancesql.Connection) -> None:
+    ds = lance.dataset(con.catalog.uri_for("mnist"))
+    when = {v["version"]: v["timestamp"] for v in ds.versions()}
+    naive = when[2] + (when[3] - when[2]) / 2
+    aware = naive.astimezone(dt.timezone(dt.timedelta(hours=-5)))  # the same instant, elsewhere
+    assert rows(con, "SELECT count(*) FROM lance_scan('mnist', ?)", [aware]) == [(2500,)]

@@ -22,13 +22,29 @@ class TableFunction:
 
     ``params`` lists the names of the arguments in order, so that a call may give any
     of them by name (``version => 'v1'``) as well as by position.
+
+    A function whose result is computed before the engine runs (a search) cannot have
+    the engine push its projection down, so with ``projects`` it takes a keyword
+    ``columns``: the columns the query reads of its result (None: all of them), found by
+    the ``project_table_functions`` rule. ``predicates`` names the arguments that take a
+    filter on the function's table: a string in Lance's filter syntax, or a SQL boolean
+    expression (``filter => label = ?``) that lancesql renders into that syntax with its
+    parameters bound.
     """
 
     name: str
     fn: Callable[..., Source]
     params: tuple[str, ...]
+    projects: bool = False
+    predicates: tuple[str, ...] = ()
 
-    def __call__(self, connection: Connection, args: list[Any], kwargs: dict[str, Any]) -> Source:
+    def __call__(
+        self,
+        connection: Connection,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        columns: list[str] | None = None,
+    ) -> Source:
         from lancesql.errors import ProgrammingError
 
         if len(args) > len(self.params):
@@ -46,6 +62,8 @@ class TableFunction:
             if key in bound:
                 raise ProgrammingError(f"{self.name}() got argument {key!r} twice")
             bound[key] = value
+        if self.projects:
+            bound["columns"] = columns
         return self.fn(connection, **bound)
 
 
@@ -64,12 +82,13 @@ SCALAR_FUNCTIONS: dict[str, ScalarFunction] = {}
 
 
 def table_function(
-    name: str, *params: str
+    name: str, *params: str, projects: bool = False, predicates: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., Source]], Callable[..., Source]]:
-    """Register ``fn`` as table function ``name`` with argument names ``params``."""
+    """Register ``fn`` as table function ``name`` with argument names ``params``
+    (see :class:`TableFunction` for ``projects`` and ``predicates``)."""
 
     def register(fn: Callable[..., Source]) -> Callable[..., Source]:
-        TABLE_FUNCTIONS[name] = TableFunction(name, fn, params)
+        TABLE_FUNCTIONS[name] = TableFunction(name, fn, params, projects, predicates)
         return fn
 
     return register

@@ -9,12 +9,15 @@ pushed into Lance) and Arrow tables (results of table functions). Everything els
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
 from lancesql.rewrite import Rule
 from udfs.registry import ScalarFunction, Source
+
+if TYPE_CHECKING:
+    from lancesql.connection import Connection
 
 
 class EngineCursor(Protocol):
@@ -43,7 +46,7 @@ class Engine(Protocol):
     #: The rewrite rules its queries go through (see :mod:`lancesql.rewrite`).
     rules: tuple[Rule, ...]
 
-    def cursor(self) -> EngineCursor:
+    def cursor(self, connection: Connection) -> EngineCursor:
         """A new session with every lancesql function registered."""
 
     def register_function(self, function: ScalarFunction) -> None:

@@ -13,20 +13,47 @@ for every ``WHERE ... LIMIT``. Hash repartitioning for joins and aggregates stay
 
 Each lancesql cursor gets its own ``SessionContext``, so the names registered for one
 statement never collide with another cursor's.
+
+SQL is generated for DataFusion in the ``datafusion`` dialect below: DuckDB's, with the
+few DuckDB function names DataFusion spells differently translated.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import datafusion
 import lance
 import pyarrow as pa
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 
 from lancesql.rewrite import RULES
 from udfs.registry import ScalarFunction, Source
+
+if TYPE_CHECKING:
+    from lancesql.connection import Connection
+
+
+class Datafusion(DuckDB):
+    """DuckDB's SQL as DataFusion reads it (registered with sqlglot as ``datafusion``)."""
+
+    class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]
+        #: DuckDB's vector distances under DataFusion's names (the same values).
+        RENAMED: ClassVar[dict[str, str]] = {
+            "array_cosine_distance": "cosine_distance",
+            "array_inner_product": "inner_product",
+        }
+
+        def anonymous_sql(self, expression: exp.Anonymous) -> str:
+            name = expression.name.lower()
+            if name in self.RENAMED:
+                return self.func(self.RENAMED[name], *expression.expressions)
+            if name == "array_negative_inner_product":
+                return f"(-{self.func('inner_product', *expression.expressions)})"
+            return super().anonymous_sql(expression)
 
 
 def _config(target_partitions: int) -> datafusion.SessionConfig:
@@ -78,17 +105,24 @@ class DataFusionEngine:
     """A factory of DataFusion sessions sharing lancesql's functions."""
 
     name = "datafusion"
-    dialect = "duckdb"
+    dialect = "datafusion"
     rules = RULES
 
     def __init__(self, target_partitions: int = 0) -> None:
         self._target_partitions = target_partitions
         self._functions: dict[str, ScalarFunction] = {}
 
-    def cursor(self) -> DataFusionCursor:
+    def cursor(self, connection: Connection) -> DataFusionCursor:
+        from udfs import TABLE_FUNCTIONS
+        from udfs.engines import datafusion_table_function
+
         cursor = DataFusionCursor(datafusion.SessionContext(_config(self._target_partitions)))
         for function in self._functions.values():
             cursor.create_function(function)
+        # lancesql binds table functions itself (their arguments may be subqueries); these
+        # native ones serve SQL sent to the SessionContext directly, with literal arguments.
+        for table_function in TABLE_FUNCTIONS.values():
+            datafusion_table_function(cursor.ctx, table_function, connection)
         return cursor
 
     def register_function(self, function: ScalarFunction) -> None:

@@ -11,13 +11,16 @@ are registered on each.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from lancesql.rewrite import DUCKDB_RULES
 from udfs.registry import ScalarFunction, Source
+
+if TYPE_CHECKING:
+    from lancesql.connection import Connection
 
 _BATCH_ROWS = 65_536
 
@@ -60,7 +63,7 @@ class DuckDBEngine:
         self._db = duckdb.connect(":memory:")
         self._functions: dict[str, ScalarFunction] = {}
 
-    def cursor(self) -> DuckDBCursor:
+    def cursor(self, connection: Connection) -> DuckDBCursor:
         cursor = DuckDBCursor(self._db.cursor())
         for function in self._functions.values():
             cursor.create_function(function)

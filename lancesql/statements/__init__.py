@@ -45,12 +45,25 @@ def execute(ctx: StatementContext, tree: exp.Expression) -> Result:
 def command_tokens(tree: exp.Command) -> str:
     """The raw text of a statement sqlglot kept as a Command (``CREATE TAG ...``)."""
     rest = tree.expression
-    if isinstance(rest, str):  # sqlglot keeps some commands' text as a plain string
-        tail = rest
-    else:
-        tail = rest.name if isinstance(rest, exp.Literal) else (rest.sql() if rest else "")
+    if isinstance(rest, exp.Literal):
+        tail = rest.name
+    elif isinstance(rest, exp.Expression):
+        tail = rest.sql()
+    else:  # sqlglot keeps most commands' text as a plain string
+        tail = str(rest or "")
     return f"{tree.this} {tail}".strip()
 
 
 # Importing a module registers its handlers.
-from lancesql.statements import alter, create, dml, index, settings, show  # noqa: E402,F401
+from lancesql.statements import (  # noqa: E402,F401
+    alter,
+    create,
+    dml,
+    explain,
+    index,
+    restore,
+    settings,
+    show,
+    tags,
+    versions,
+)

@@ -36,6 +36,8 @@ def alter_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     if str(tree.args.get("kind", "")).upper() != "TABLE":
         return None
     actions = tree.args.get("actions") or []
+    if any(isinstance(a, exp.Command) for a in actions):
+        return None  # ``DROP TAG ...`` and other forms sqlglot keeps as text: the tags module's
     kinds = {_kind(a) for a in actions}
     if not actions or None in kinds:
         bad = next((a for a in actions if _kind(a) is None), None)

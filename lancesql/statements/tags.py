@@ -1,0 +1,204 @@
+"""Tags, Iceberg style: ``ALTER TABLE t CREATE | REPLACE | DROP TAG``.
+
+::
+
+    ALTER TABLE t CREATE [OR REPLACE] TAG [IF NOT EXISTS] name [AS OF VERSION v]
+    ALTER TABLE t REPLACE TAG name [AS OF VERSION v]
+    ALTER TABLE t DROP TAG [IF EXISTS] name
+
+``v`` is a version number, another tag (``'clip-v1'``), ``TIMESTAMP '...'`` or a ``?``
+parameter; the latest version when omitted. A tag names a version and makes none, so
+these statements commit no Lance version. Once made, a tag works wherever a version
+does: ``AT (TAG => 'x')``, ``VERSION AS OF 'x'``, ``lance_scan(uri, 'x')``.
+
+sqlglot keeps ``CREATE``/``REPLACE TAG`` as a raw command and ``DROP TAG`` as an
+``ALTER`` whose action is a raw command; both are parsed here from tokens
+(:mod:`lancesql.statements.grammar`). A tag name is one token (a string literal, a
+quoted identifier or a bare word) and must also pass Lance's own rule for names
+(letters, digits, ``.``, ``-``, ``_``), so no name can reach a path or a statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlglot import exp
+
+from lancesql.catalog import Catalog, TableRef, VersionRef
+from lancesql.context import Result, StatementContext
+from lancesql.errors import IntegrityError, ProgrammingError
+from lancesql.statements import command_tokens, statement
+from lancesql.statements.grammar import Tokens
+
+#: Longest tag name: Lance keeps each tag in a file named after it.
+MAX_TAG_LENGTH = 200
+
+
+def check_tag_name(name: str) -> str:
+    """``name`` if Lance can store it as a tag, else a ProgrammingError saying why.
+
+    >>> check_tag_name("clip-v1.2_final")
+    'clip-v1.2_final'
+    >>> check_tag_name("x'; DROP TABLE t --")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lancesql.errors.ProgrammingError: bad tag name "x'; DROP TABLE t --": use letters, ...
+    """
+    ok = (
+        0 < len(name.encode()) <= MAX_TAG_LENGTH
+        and all(c.isalnum() or c in "._-" for c in name)
+        and not name.startswith(".")
+        and ".." not in name
+    )
+    if not ok:
+        if not name:
+            raise ProgrammingError("a tag name cannot be empty")
+        if len(name.encode()) > MAX_TAG_LENGTH:
+            raise ProgrammingError(f"tag name is longer than {MAX_TAG_LENGTH} bytes")
+        raise ProgrammingError(
+            f"bad tag name {name!r}: use letters, digits, '.', '-' and '_' "
+            "(not starting with '.', no '..')"
+        )
+    return name
+
+
+def _statement_text(tree: exp.Expression) -> str | None:
+    """The text of a tag statement, or None for any other statement."""
+    if isinstance(tree, exp.Command):
+        return command_tokens(tree)
+    if isinstance(tree, exp.Alter):
+        # DROP TAG parses as ALTER with a raw DROP command as its only action.
+        actions = tree.args.get("actions") or []
+        if (
+            len(actions) == 1
+            and isinstance(actions[0], exp.Command)
+            and str(actions[0].this).upper() == "DROP"
+        ):
+            rest = actions[0].expression
+            tail = rest.sql() if isinstance(rest, exp.Expression) else str(rest or "")
+            if tail.split(None, 1)[:1] and tail.split(None, 1)[0].upper() == "TAG":
+                return f"ALTER TABLE {tree.this.sql(dialect='duckdb')} DROP {tail}"
+    return None
+
+
+@statement(exp.Command, exp.Alter)
+def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
+    """``ALTER TABLE t CREATE | REPLACE | DROP TAG ...``; any other ALTER is not ours."""
+    text = _statement_text(tree)
+    if text is None:
+        return None
+    tokens = Tokens(text, ctx.params)
+    if not tokens.accept("ALTER", "TABLE"):
+        return None
+    start = tokens.pos
+    try:
+        tokens.table()
+    except ProgrammingError:  # a table form of some other ALTER statement
+        return None
+    action = [tokens.word(i) for i in range(4)]
+    if not (
+        action[:2] in (["CREATE", "TAG"], ["REPLACE", "TAG"], ["DROP", "TAG"])
+        or action == ["CREATE", "OR", "REPLACE", "TAG"]
+    ):
+        return None
+    tokens.pos = start
+    table = tokens.table()
+    catalog = ctx.catalog
+    uri = catalog.resolve_uri(table)
+    if tokens.accept("DROP", "TAG"):
+        if_exists = tokens.accept("IF", "EXISTS")
+        name = check_tag_name(tokens.name("tag name"))
+        tokens.end()
+        drop_tag(catalog, uri, name, if_exists)
+        return Result.done()
+    replace = tokens.accept("REPLACE", "TAG")
+    create_or_replace = not replace and tokens.accept("CREATE", "OR", "REPLACE", "TAG")
+    if not (replace or create_or_replace):
+        tokens.expect("CREATE", "TAG")
+    if_not_exists = not replace and tokens.accept("IF", "NOT", "EXISTS")
+    name = check_tag_name(tokens.name("tag name"))
+    version = _as_of(tokens)
+    tokens.end()
+    set_tag(
+        catalog,
+        uri,
+        name,
+        version,
+        mode="replace" if replace else "upsert" if create_or_replace else "create",
+        if_not_exists=if_not_exists,
+    )
+    return Result.done()
+
+
+def _as_of(tokens: Tokens) -> VersionRef:
+    """``AS OF VERSION v`` or ``AS OF TIMESTAMP '...'``, or nothing (the latest version)."""
+    if tokens.accept("AS", "OF", "VERSION"):
+        return tokens.version()
+    if (
+        tokens.word() == "AS"
+        and tokens.word(1) == "OF"
+        and tokens.word(2) in ("TIMESTAMP", "TIMESTAMPTZ")
+    ):
+        tokens.pos += 2
+        return tokens.version()
+    return None
+
+
+def set_tag(
+    catalog: Catalog,
+    uri: str,
+    name: str,
+    version: VersionRef,
+    mode: str = "create",
+    if_not_exists: bool = False,
+) -> None:
+    """Point tag ``name`` at ``version``: ``create`` a new tag, ``replace`` an existing
+    one, or ``upsert`` either way."""
+    latest = catalog.latest(uri)
+    table = catalog.name_of(uri)
+    # Opening the version checks that it exists and was not removed by cleanup.
+    number = catalog.open(TableRef(uri, version)).version
+    tags = latest.tags.list()
+    exists = name in tags
+    if exists and mode == "create":
+        if if_not_exists:
+            return
+        raise IntegrityError(
+            f"table {table!r} already has tag {name!r} (on version {tags[name]['version']}; "
+            f"tags: {_listing(tags)}): ALTER TABLE {table} REPLACE TAG '{name}' AS OF VERSION "
+            f"<n> moves it, CREATE TAG IF NOT EXISTS keeps it"
+        )
+    if not exists and mode == "replace":
+        raise ProgrammingError(
+            f"table {table!r} has no tag {name!r} to replace (tags: {_listing(tags)}); "
+            f"create it with ALTER TABLE {table} CREATE TAG '{name}'"
+        )
+    try:
+        if exists:
+            latest.tags.update(name, number)
+        else:
+            latest.tags.create(name, number)
+    except ValueError as exc:
+        if "already exists" in str(exc):  # another writer made it meanwhile
+            raise IntegrityError(f"table {table!r} already has tag {name!r}") from exc
+        raise
+
+
+def drop_tag(catalog: Catalog, uri: str, name: str, if_exists: bool = False) -> None:
+    """Remove tag ``name``; the version it named stays."""
+    latest = catalog.latest(uri)
+    tags = latest.tags.list()
+    if name not in tags:
+        if if_exists:
+            return
+        table = catalog.name_of(uri)
+        raise ProgrammingError(f"table {table!r} has no tag {name!r} (tags: {_listing(tags)})")
+    latest.tags.delete(name)
+
+
+def _listing(tags: Mapping[str, Any]) -> str:
+    return (
+        ", ".join(f"{t!r} (version {info['version']})" for t, info in sorted(tags.items()))
+        or "none"
+    )

@@ -1,0 +1,213 @@
+"""``lance_versions('t')``, ``lance_tags('t')`` and ``lance_indexes('t')``: a dataset's
+history, tags and indices as tables, to join on or to read with ``SHOW VERSIONS``,
+``SHOW TAGS`` and ``SHOW INDEXES``.
+
+Everything here comes from manifests and transaction files; no data file is read.
+Timestamps are naive, in the machine's local time: that is how Lance reports a
+version's time, and how ``AT (TIMESTAMP => '...')`` reads one, so a time copied from
+``SHOW VERSIONS`` selects that version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import lance
+import pyarrow as pa
+
+from lancesql.catalog import TableRef, VersionRef
+from lancesql.errors import ProgrammingError
+from udfs.registry import table_function
+
+if TYPE_CHECKING:
+    from lancesql.connection import Connection
+
+VERSIONS_SCHEMA = pa.schema(
+    [
+        pa.field("version", pa.int64(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us")),
+        pa.field("rows", pa.int64()),
+        pa.field("operation", pa.string()),
+        pa.field("detail", pa.string()),
+        pa.field("tags", pa.string()),
+    ]
+)
+
+TAGS_SCHEMA = pa.schema(
+    [
+        pa.field("tag", pa.string(), nullable=False),
+        pa.field("version", pa.int64(), nullable=False),
+        pa.field("created_at", pa.timestamp("us")),
+        pa.field("updated_at", pa.timestamp("us")),
+    ]
+)
+
+INDEXES_SCHEMA = pa.schema(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("type", pa.string()),
+        pa.field("columns", pa.string()),
+        pa.field("version", pa.int64()),
+        pa.field("rows_indexed", pa.int64()),
+        pa.field("rows_unindexed", pa.int64()),
+        pa.field("size_bytes", pa.int64()),
+    ]
+)
+
+
+def _latest(connection: Connection, uri: Any, function: str) -> tuple[str, lance.LanceDataset]:
+    if not isinstance(uri, str) or not uri:
+        raise ProgrammingError(
+            f"{function}() needs a table name or a dataset URI as its first argument"
+        )
+    catalog = connection.catalog
+    resolved = catalog.resolve_uri(uri)
+    return resolved, catalog.latest(resolved)
+
+
+def versions_table(ds: lance.LanceDataset) -> pa.Table:
+    """One row per kept version of ``ds``: number, time, rows, and the operation that made it."""
+    tags: dict[int, list[str]] = {}
+    for name, info in ds.tags.list().items():
+        tags.setdefault(int(info["version"]), []).append(name)
+    rows: list[dict[str, Any]] = []
+    for entry in sorted(ds.versions(), key=lambda v: v["version"]):
+        number = int(entry["version"])
+        meta = entry.get("metadata") or {}
+        total = meta.get("total_rows")
+        operation, detail = describe_operation(ds, number)
+        rows.append(
+            {
+                "version": number,
+                "timestamp": _local(entry["timestamp"]),
+                "rows": int(total)
+                if total is not None
+                else ds.checkout_version(number).count_rows(),
+                "operation": operation,
+                "detail": detail,
+                "tags": ", ".join(sorted(tags.get(number, []))) or None,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=VERSIONS_SCHEMA)
+
+
+def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None, str | None]:
+    """The operation Lance recorded for ``version``, and a short detail of it.
+
+    The names are Lance's (``Append``, ``Delete``, ``Update``, ``Merge`` for added
+    columns, ``Project`` for dropped ones, ``Rewrite`` for compaction, ``CreateIndex``,
+    ``Restore``), except that the ``Overwrite`` that writes version 1 reads ``Create``.
+    None where the transaction file is gone or holds an operation pylance does not name.
+    """
+    try:
+        transaction = ds.read_transaction(version)
+    except Exception:  # pylance 14 raises TypeError decoding a compaction
+        # that rewrote indices (RewrittenIndex); a history listing must not fail on it.
+        return None, None
+    if transaction is None:
+        return None, None
+    op = transaction.operation
+    name = type(op).__name__
+    if name == "BaseOperation":
+        return None, None
+    if name == "Overwrite" and transaction.read_version == 0:
+        name = "Create"
+    message = (transaction.transaction_properties or {}).get("__lance_commit_message")
+    return name, message or _detail(name, op)
+
+
+def _detail(name: str, op: Any) -> str | None:
+    if name == "Delete":
+        return f"WHERE {op.predicate}" if getattr(op, "predicate", None) else None
+    if name == "Restore":
+        return f"to version {op.version}"
+    if name == "CreateIndex":
+        names = sorted({i.name for i in getattr(op, "new_indices", [])})
+        return ", ".join(names) or None
+    if name in ("Append", "Create", "Overwrite"):
+        fragments = getattr(op, "fragments", None) or []
+        added = sum(f.physical_rows for f in fragments)
+        return f"{added} rows written" if fragments else None
+    return None
+
+
+def tags_table(ds: lance.LanceDataset) -> pa.Table:
+    """One row per tag of ``ds``: its name, the version it names, when it was made and moved."""
+    rows = [
+        {
+            "tag": name,
+            "version": int(info["version"]),
+            "created_at": _local(info.get("created_at")),
+            "updated_at": _local(info.get("updated_at")),
+        }
+        for name, info in sorted(ds.tags.list().items())
+    ]
+    return pa.Table.from_pylist(rows, schema=TAGS_SCHEMA)
+
+
+def indexes_table(ds: lance.LanceDataset) -> pa.Table:
+    """One row per index of ``ds`` (at its version): name, type, columns, the version it
+    was last built or updated at, and how many rows it covers and does not cover yet."""
+    live = {f.fragment_id: _live_rows(f.metadata) for f in ds.get_fragments()}
+    rows = []
+    for index in sorted(ds.describe_indices(), key=lambda i: i.name):
+        built = [s.dataset_version_at_last_update for s in index.segments]
+        covered: set[int] = set()
+        for segment in index.segments:
+            covered.update(segment.fragment_ids)
+        # Rows in fragments no segment covers: searched by brute force until re-indexed.
+        unindexed = sum(n for fid, n in live.items() if fid not in covered)
+        rows.append(
+            {
+                "name": index.name,
+                "type": index.index_type,
+                "columns": ", ".join(index.field_names),
+                "version": max(built) if built else None,
+                "rows_indexed": index.num_rows_indexed,
+                "rows_unindexed": unindexed,
+                "size_bytes": index.total_size_bytes,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=INDEXES_SCHEMA)
+
+
+def _count(ds: lance.LanceDataset, version: int) -> int:
+    """Rows of a version whose manifest does not record them (older datasets)."""
+    return int(ds.checkout_version(version).count_rows())
+
+
+def _live_rows(fragment: Any) -> int:
+    """A fragment's rows less its deleted ones, from its metadata alone."""
+    deleted = fragment.deletion_file.num_deleted_rows if fragment.deletion_file else 0
+    return int(fragment.physical_rows) - int(deleted or 0)
+
+
+def _local(value: Any) -> dt.datetime | None:
+    """A naive local time: Lance's version times already are, tag times are UTC-aware."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone().replace(tzinfo=None)
+    return value
+
+
+@table_function("lance_versions", "uri")
+def lance_versions(connection: Connection, uri: str) -> pa.Table:
+    """The versions of a table (name or URI): ``version, timestamp, rows, operation,
+    detail, tags``, oldest first; versions removed by cleanup are not listed."""
+    _, ds = _latest(connection, uri, "lance_versions")
+    return versions_table(ds)
+
+
+@table_function("lance_tags", "uri")
+def lance_tags(connection: Connection, uri: str) -> pa.Table:
+    """The tags of a table: ``tag, version, created_at, updated_at``, by name."""
+    _, ds = _latest(connection, uri, "lance_tags")
+    return tags_table(ds)
+
+
+@table_function("lance_indexes", "uri", "version")
+def lance_indexes(connection: Connection, uri: str, version: VersionRef = None) -> pa.Table:
+    """The indices of a table at a version (the latest when omitted): ``name, type,
+    columns, version, rows_indexed, rows_unindexed, size_bytes``."""
+    resolved, _ = _latest(connection, uri, "lance_indexes")
+    return indexes_table(connection.catalog.open(TableRef(resolved, version)))
