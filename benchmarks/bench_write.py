@@ -217,7 +217,7 @@ def main() -> None:
         small.mkdir()
         mnist.build(small, name="src", repeat=max(1, ns.backfill_rows // 5000), indices=False)
 
-        add = time_add_column(base, tmp, max(ns.runs, 7))
+        add = time_add_column(base, tmp, max(ns.runs * 3, 15))
         ctas_times = time_ctas(base, ns.runs, n)
         imports = measure_peak("imports", str(base), 0)
         peaks = {(m, lim): measure_peak(m, str(base), lim) for lim in (quarter, n) for m in CTAS_MODES}
@@ -228,7 +228,7 @@ def main() -> None:
 
     lines = [
         f"MNIST rows with PNG images and 512-d embeddings; medians of {ns.runs} runs (ADD COLUMN: "
-        f"{max(ns.runs, 7)}), lancesql and pylance alternating in one process on a shared 2-core "
+        f"{max(ns.runs * 3, 15)}), lancesql and pylance alternating in one process on a shared 2-core "
         "machine.",
         "",
         "| operation | lancesql | pylance | lancesql / pylance (time) | target |",

@@ -12,6 +12,7 @@ computed by the engine instead. :func:`to_lance` returns ``None`` for those.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,15 @@ class _LanceSQL(DuckDB):
 _LanceSQL.IDENTIFIER_START = "`"
 _LanceSQL.IDENTIFIER_END = "`"
 _DIALECT = _LanceSQL()
+#: One generator per thread: building one costs more than generating a short expression.
+_LOCAL = threading.local()
+
+
+def _generate(tree: exp.Expression) -> str:
+    generator = getattr(_LOCAL, "generator", None)
+    if generator is None:
+        generator = _LOCAL.generator = _DIALECT.generator()
+    return str(generator.generate(tree))
 
 #: Node types whose meaning is the same in DuckDB and in Lance's DataFusion.
 _SAFE: tuple[type[exp.Expression], ...] = (
@@ -110,7 +120,7 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
         elif isinstance(node, exp.Column) and node.table:
             # ``t.col``: Lance knows one table only and reads the bare name.
             node.set("table", None)
-    return tree.sql(dialect=_DIALECT)
+    return _generate(tree)
 
 
 def _safe(node: Any) -> bool:
@@ -147,7 +157,7 @@ def quote(name: str) -> str:
     >>> quote("label"), quote("my col")
     ('label', '`my col`')
     """
-    return exp.column(name, quoted=not name.isidentifier() or name.lower() != name).sql(dialect=_DIALECT)
+    return _generate(exp.column(name, quoted=not name.isidentifier() or name.lower() != name))
 
 
 def columns_of(expression: exp.Expression) -> list[str]:
