@@ -25,17 +25,23 @@ if TYPE_CHECKING:
 
 def duckdb_function(cursor: duckdb.DuckDBPyConnection, function: ScalarFunction) -> None:
     """Register ``function`` on a DuckDB cursor as a vectorised (Arrow) function."""
-    params = [duckdb.typing.DuckDBPyType(t) for t in function.arg_types]  # type: ignore[attr-defined]
+    params = [_duckdb_type(t) for t in function.arg_types]
     cursor.create_function(  # type: ignore[call-overload]
         function.name,
         function.fn,
         params,
-        duckdb.typing.DuckDBPyType(function.return_type),  # type: ignore[attr-defined]
+        _duckdb_type(function.return_type),
         type="arrow",
         null_handling="special",
         exception_handling="default",
         side_effects=False,
     )
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> Any:
+    """DuckDB's type for an Arrow type, as DuckDB itself maps it (duckdb 2 has no
+    ``duckdb.typing``, and ``DuckDBPyType`` does not take Arrow types)."""
+    return duckdb.from_arrow(pa.table({"x": pa.array([], arrow_type)})).types[0]
 
 
 def datafusion_function(ctx: datafusion.SessionContext, function: ScalarFunction) -> None:

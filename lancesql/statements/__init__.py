@@ -55,4 +55,15 @@ def command_tokens(tree: exp.Command) -> str:
 
 
 # Importing a module registers its handlers.
-from lancesql.statements import explain, restore, settings, show, tags, versions  # noqa: E402,F401
+from lancesql.statements import (  # noqa: E402,F401
+    alter,
+    create,
+    dml,
+    explain,
+    index,
+    restore,
+    settings,
+    show,
+    tags,
+    versions,
+)

@@ -1,0 +1,173 @@
+"""Expressions Lance can evaluate itself, translated into Lance's SQL.
+
+Lance evaluates SQL expressions natively in ``add_columns({"c": "expr"})``,
+``delete(where)`` and ``update({"c": "expr"}, where)``: no other column is read or
+rewritten, and nothing crosses into Python. Lance's SQL is DataFusion's, which differs
+from DuckDB's in places (``/`` on integers truncates; ``CASE`` is refused), so only
+expressions built from a small set of forms that mean the same in both are handed to
+Lance; anything else (UDFs such as ``embed_image``, subqueries, ``CASE``, division) is
+computed by the engine instead. :func:`to_lance` returns ``None`` for those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+
+
+class _LanceSQL(DuckDB):
+    """DuckDB's SQL with Lance's identifier quotes: Lance reads ``"x"`` in a filter as
+    the string 'x', and ```x``` as the column."""
+
+
+_LanceSQL.IDENTIFIER_START = "`"
+_LanceSQL.IDENTIFIER_END = "`"
+_DIALECT = _LanceSQL()
+#: One generator per thread: building one costs more than generating a short expression.
+_LOCAL = threading.local()
+
+
+def _generate(tree: exp.Expression) -> str:
+    generator = getattr(_LOCAL, "generator", None)
+    if generator is None:
+        generator = _LOCAL.generator = _DIALECT.generator()
+    return str(generator.generate(tree))
+
+#: Node types whose meaning is the same in DuckDB and in Lance's DataFusion.
+_SAFE: tuple[type[exp.Expression], ...] = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.Neg,
+    exp.Not,
+    exp.And,
+    exp.Or,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Mod,
+    exp.Like,
+    exp.DPipe,
+    exp.Coalesce,
+    exp.Abs,
+    exp.Lower,
+    exp.Upper,
+    exp.Cast,
+    exp.DataType,
+    exp.Tuple,
+)
+
+#: Casts Lance's SQL spells the same way.
+_CASTS = {
+    exp.DataType.Type.BOOLEAN,
+    exp.DataType.Type.TINYINT,
+    exp.DataType.Type.SMALLINT,
+    exp.DataType.Type.INT,
+    exp.DataType.Type.BIGINT,
+    exp.DataType.Type.FLOAT,
+    exp.DataType.Type.DOUBLE,
+    exp.DataType.Type.VARCHAR,
+    exp.DataType.Type.TEXT,
+}
+
+
+def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | None:
+    """Lance's SQL for ``expression``, or None when the engine must compute it.
+
+    Bound ``?`` parameters (``$n``) are inlined as literals when they are plain values.
+
+    >>> import sqlglot
+    >>> def t(sql, *p):
+    ...     return to_lance(sqlglot.parse_one(sql, read="duckdb"), p)
+    >>> t("label IN (0, 3, 6) AND NOT name LIKE 'a%'")
+    "label IN (0, 3, 6) AND NOT name LIKE 'a%'"
+    >>> t("id = $1", "it's")
+    "id = 'it''s'"
+    >>> t('"Id" > 2')
+    '`Id` > 2'
+    >>> t("label / 2"), t("embed_image(image)"), t("CASE WHEN a THEN 1 END")
+    (None, None, None)
+    """
+    tree = expression.copy()
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Placeholder):
+            literal = _literal(node, params)
+            if literal is None:
+                return None
+            if node is tree:
+                tree = literal
+            else:
+                node.replace(literal)
+        elif not _safe(node):
+            return None
+        elif isinstance(node, exp.Column) and node.table:
+            # ``t.col``: Lance knows one table only and reads the bare name.
+            node.set("table", None)
+    return _generate(tree)
+
+
+def _safe(node: Any) -> bool:
+    if not isinstance(node, _SAFE):
+        return False
+    if isinstance(node, exp.Cast):
+        return node.to.this in _CASTS and not node.args.get("safe")
+    if isinstance(node, exp.In):
+        return not (node.args.get("query") or node.args.get("unnest"))
+    return True
+
+
+def _literal(node: exp.Placeholder, params: Sequence[Any]) -> exp.Expression | None:
+    try:
+        value = params[int(node.name) - 1]
+    except (ValueError, IndexError):
+        return None
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, dt.datetime):
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+    return None
+
+
+def quote(name: str) -> str:
+    """A column name as Lance's SQL reads it.
+
+    >>> quote("label"), quote("my col")
+    ('label', '`my col`')
+    """
+    return _generate(exp.column(name, quoted=not name.isidentifier() or name.lower() != name))
+
+
+def columns_of(expression: exp.Expression) -> list[str]:
+    """The names of the columns ``expression`` reads, in order of first mention.
+
+    >>> import sqlglot
+    >>> columns_of(sqlglot.parse_one("f(a, t.b) + a", read="duckdb"))
+    ['a', 'b']
+    """
+    seen: dict[str, None] = {}
+    for column in expression.find_all(exp.Column):
+        seen.setdefault(column.name, None)
+    return list(seen)

@@ -1,0 +1,102 @@
+"""SQL types as users write them (DuckDB's spelling) to the Arrow types Lance stores.
+
+``CREATE TABLE t (emb FLOAT[512], img BLOB)``, ``ALTER COLUMN a TYPE BIGINT`` and
+``ADD COLUMN c DOUBLE AS (...)`` all name types in SQL; Lance stores Arrow. Fixed-size
+arrays become ``fixed_size_list`` (what vector indices need) and BLOB becomes
+``large_binary`` (what Lance and the public ``*.lance`` datasets use for image bytes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from lancesql.errors import NotSupportedError
+
+T = exp.DataType.Type
+
+_SIMPLE: dict[Any, pa.DataType] = {
+    T.BOOLEAN: pa.bool_(),
+    T.TINYINT: pa.int8(),
+    T.SMALLINT: pa.int16(),
+    T.INT: pa.int32(),
+    T.BIGINT: pa.int64(),
+    T.UTINYINT: pa.uint8(),
+    T.USMALLINT: pa.uint16(),
+    T.UINT: pa.uint32(),
+    T.UBIGINT: pa.uint64(),
+    T.FLOAT: pa.float32(),
+    T.DOUBLE: pa.float64(),
+    T.TEXT: pa.string(),
+    T.VARCHAR: pa.string(),
+    T.CHAR: pa.string(),
+    T.NVARCHAR: pa.string(),
+    T.BLOB: pa.large_binary(),
+    T.VARBINARY: pa.large_binary(),
+    T.BINARY: pa.large_binary(),
+    T.DATE: pa.date32(),
+    T.TIMESTAMP: pa.timestamp("us"),
+    T.DATETIME: pa.timestamp("us"),
+    T.TIMESTAMPTZ: pa.timestamp("us", tz="UTC"),
+    T.TIME: pa.time64("us"),
+}
+
+
+def arrow_type(dtype: exp.DataType) -> pa.DataType:
+    """The Arrow type for a SQL type.
+
+    >>> import sqlglot
+    >>> def t(sql): return arrow_type(exp.DataType.build(sql, dialect="duckdb"))
+    >>> t("FLOAT[512]"), t("BLOB")
+    (FixedSizeListType(fixed_size_list<item: float>[512]), DataType(large_binary))
+    >>> t("BIGINT"), t("VARCHAR[]")
+    (DataType(int64), ListType(list<item: string>))
+    """
+    kind = dtype.this
+    if kind in _SIMPLE:
+        return _SIMPLE[kind]
+    if kind == T.DECIMAL:
+        params = [int(p.name) for p in dtype.expressions]
+        precision, scale = (params + [18, 3][len(params) :])[:2]
+        return pa.decimal128(precision, scale)
+    if kind in (T.ARRAY, T.LIST) and dtype.expressions:
+        item = arrow_type(dtype.expressions[0])
+        size = dtype.args.get("values")
+        if size:
+            return pa.list_(item, int(size[0].name))
+        return pa.list_(item)
+    raise NotSupportedError(
+        f"type {dtype.sql(dialect='duckdb')} is not supported for Lance columns; use one of "
+        "BOOLEAN, TINYINT..BIGINT, FLOAT, DOUBLE, DECIMAL(p,s), VARCHAR, BLOB, DATE, TIMESTAMP, "
+        "TYPE[n] (fixed-size array) or TYPE[] (list)"
+    )
+
+
+def storage_type(dtype: pa.DataType) -> pa.DataType:
+    """The type lancesql stores for an engine's output type: view and small binary
+    types become the plain types Lance and the public datasets use.
+
+    >>> storage_type(pa.binary()), storage_type(pa.string_view())
+    (DataType(large_binary), DataType(string))
+    >>> storage_type(pa.list_(pa.field("", pa.float32()), 2))
+    FixedSizeListType(fixed_size_list<item: float>[2])
+    """
+    if pa.types.is_binary(dtype) or pa.types.is_binary_view(dtype):
+        return pa.large_binary()
+    if pa.types.is_string_view(dtype):
+        return pa.string()
+    if pa.types.is_fixed_size_list(dtype):
+        # DuckDB names the item field "" where Arrow and Lance say "item".
+        return pa.list_(storage_type(dtype.value_type), dtype.list_size)
+    if pa.types.is_list(dtype) or pa.types.is_list_view(dtype):
+        return pa.list_(storage_type(dtype.value_type))
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(storage_type(dtype.value_type))
+    return dtype
+
+
+def storage_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with each top-level field in its :func:`storage_type`."""
+    return pa.schema([f.with_type(storage_type(f.type)) for f in schema], metadata=schema.metadata)

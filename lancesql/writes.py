@@ -1,0 +1,297 @@
+"""What every writing statement shares: its target, the read-only check, Lance's errors,
+and running SQL over rows lancesql hands to the engine itself.
+
+Writes go through Lance's own commit, so each statement makes exactly one new version
+or none: Lance writes data files first and commits a manifest last, and a statement
+that fails before the commit leaves the table where it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+
+import lance
+import pyarrow as pa
+from sqlglot import exp
+
+from lancesql.catalog import SUFFIX
+from lancesql.context import StatementContext
+from lancesql.errors import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+)
+from lancesql.lance_sql import quote, to_lance
+from lancesql.query import bind, to_sql
+from lancesql.rewrite import rewrite
+from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.settings import declare, parse_bool
+from udfs.registry import Source
+
+log = logging.getLogger("lancesql")
+
+#: Stores lancesql can read but never write.
+READ_ONLY_SCHEMES = ("hf://", "http://", "https://")
+
+
+def table_uri(ctx: StatementContext, table: exp.Expression) -> str:
+    """The URI a statement's target names: a bare name under the root, or a quoted path."""
+    if isinstance(table, exp.Schema):
+        table = table.this
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+        raise ProgrammingError(f"expected a table name or a quoted path, got {table.sql()!r}")
+    if table.args.get("db") or table.args.get("catalog"):
+        raise ProgrammingError(
+            f"{table.sql()!r}: lancesql tables have no schema; name a table under the root "
+            f"or quote a path ('./dir/{table.name}{SUFFIX}')"
+        )
+    return str(ctx.catalog.resolve_uri(table.name))
+
+
+def check_writable(ctx: StatementContext, uri: str) -> None:
+    """Refuse writes to stores that cannot take them, before anything is written."""
+    if uri.lower().startswith(READ_ONLY_SCHEMES):
+        name = ctx.catalog.name_of(uri)
+        raise OperationalError(
+            f"{name!r} is on a read-only store ({uri.split('://', 1)[0]}://): lancesql cannot "
+            f"write there. Materialise what you need locally instead, e.g. "
+            f"CREATE TABLE './{name.rsplit('/', 1)[-1].removesuffix(SUFFIX)}{SUFFIX}' AS "
+            f"SELECT * FROM {name}"
+        )
+
+
+def open_target(ctx: StatementContext, table: exp.Expression) -> tuple[str, lance.LanceDataset]:
+    """The URI and latest version of an existing table a statement writes to."""
+    uri = table_uri(ctx, table)
+    check_writable(ctx, uri)
+    return uri, ctx.catalog.latest(uri)
+
+
+def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = None) -> None:
+    """Point the catalog's cache at the version just committed to ``uri``.
+
+    Lance's write calls move the handle they were called on to the version they
+    commit, in place. Cursors keep a dataset registered on their engine while the
+    catalog hands them the same handle object, and the engine keeps the schema it saw
+    then, so the catalog gets a new handle at the new version (cheap: it shares the
+    session's caches) and every cursor registers it afresh. Without a handle, the
+    cache forgets ``uri`` and the next statement opens it anew.
+    """
+    if ds is None:
+        ctx.catalog.forget(uri)
+    else:
+        ctx.catalog.refreshed(ds.checkout_version(ds.version))
+
+
+def lance_error(exc: BaseException, what: str) -> Error:
+    """A Lance error as a DB-API error whose message says which statement failed."""
+    if isinstance(exc, Error):
+        return exc
+    text = str(exc).strip()
+    # Lance appends the Rust source location of the error: users have no use for it.
+    first = text.split(", /home/")[0].split(", src/")[0].strip()
+    first = first.removeprefix("Invalid user input: ")
+    message = f"{what}: {first}"
+    lowered = first.lower()
+    cls: type[Error]
+    if "already exists" in lowered or "duplicate" in lowered:
+        cls = IntegrityError
+    elif "cast" in lowered or "overflow" in lowered:
+        cls = DataError
+    elif (
+        "not found" in lowered
+        or "no field" in lowered
+        or "does not exist" in lowered
+        or "invalid user input" in text.lower()
+        or "error during planning" in lowered
+        or "not supported" in lowered
+    ):
+        cls = ProgrammingError
+    elif isinstance(exc, OSError):
+        cls = OperationalError
+    else:
+        cls = DatabaseError
+    err = cls(message)
+    err.__cause__ = exc
+    return err
+
+
+#: The name under which a statement's own rows are registered for the engine.
+LOCAL = "__lancesql_local"
+
+
+class LocalQuery:
+    """A query over rows lancesql registers itself (as table ``__lancesql_local``), run
+    again and again: the rest of the query (subqueries on other tables, table
+    functions) is rewritten and bound once.
+    """
+
+    def __init__(self, ctx: StatementContext, tree: exp.Expression):
+        self.ctx = ctx
+        tree = rewrite(tree, ctx.connection.engine.rules)
+        for table in list(tree.find_all(exp.Table)):
+            call = table.meta.get(META_KEY)
+            if call and call[0] == "lance_scan" and _is_local(call[1]):
+                table.replace(exp.Table(this=exp.to_identifier(LOCAL), alias=table.args.get("alias")))
+        bind(ctx, tree)
+        self.sql, self.params = to_sql(ctx, tree)
+
+    def run(self, source: Source) -> pa.RecordBatchReader:
+        """The query's result over ``source``."""
+        self.ctx.engine.register(LOCAL, source)
+        try:
+            return self.ctx.engine.execute(self.sql, self.params)
+        except Error:
+            raise
+        except Exception as exc:
+            from lancesql.errors import translate
+
+            raise translate(exc) from exc
+
+    def close(self) -> None:
+        try:
+            self.ctx.engine.unregister(LOCAL)
+        except Exception:  # never registered
+            log.debug("could not unregister %s", LOCAL)
+
+
+def _is_local(args: list[exp.Expression]) -> bool:
+    return bool(args) and isinstance(args[0], exp.Literal) and args[0].name == LOCAL
+
+
+def local_select(
+    expressions: Mapping[str, exp.Expression] | list[exp.Expression],
+    alias: str | None = None,
+    where: exp.Expression | None = None,
+) -> exp.Select:
+    """``SELECT <expressions> FROM __lancesql_local [AS alias] [WHERE ...]``."""
+    items = (
+        [exp.alias_(e.copy(), name, quoted=True) for name, e in expressions.items()]
+        if isinstance(expressions, Mapping)
+        else [e.copy() for e in expressions]
+    )
+    table = exp.Table(this=exp.to_identifier(LOCAL))
+    if alias:
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    select = exp.select(*items).from_(table)
+    if where is not None:
+        select = select.where(where.copy())
+    return select
+
+
+class Stream:
+    """Batches handed to a Lance write, remembering the error that stopped them.
+
+    Lance pulls batches through the Arrow C stream interface, which turns a Python
+    exception into an opaque ``OSError``; the original (a DataError from a cast, the
+    engine's own error) is kept here so the user sees it instead.
+    """
+
+    def __init__(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch]):
+        self.schema = schema
+        self.rows = 0
+        self.error: BaseException | None = None
+        self._batches = batches
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self._pull())
+
+    def _pull(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self._batches:
+                self.rows += batch.num_rows
+                yield batch
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def failure(self, exc: BaseException, what: str) -> BaseException:
+        """The error to raise for ``exc``, which Lance raised while writing the stream."""
+        if self.error is not None:
+            if isinstance(self.error, Error):
+                return self.error
+            if isinstance(self.error, Exception):
+                from lancesql.errors import translate
+
+                return translate(self.error)
+            return self.error
+        if isinstance(exc, Error):
+            return exc
+        if isinstance(exc, (OSError, ValueError, pa.ArrowException)):
+            return lance_error(exc, what)
+        return exc
+
+
+declare(
+    "direct_scan",
+    True,
+    parse_bool,
+    "Let CREATE TABLE AS / INSERT ... SELECT read a plain scan of one Lance table (columns, "
+    "Lance-evaluable expressions and filter, LIMIT) with Lance's own scanner instead of the engine.",
+)
+
+_DIRECT_BLOCKERS = (
+    "order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows",
+    "pivots", "with_", "offset", "into", "sample", "prewhere",
+)
+
+
+def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
+    """A Lance scanner for ``query`` when it is a plain scan of one Lance table, else None.
+
+    ``SELECT a, b AS c, label * 2 AS d FROM t [AT version] WHERE <Lance filter> [LIMIT n]``
+    needs nothing the engine adds: Lance reads, projects and filters it and the rows go
+    straight to the write, without a copy into and out of the engine.
+    """
+    if not ctx.settings.get("direct_scan") or not isinstance(query, exp.Select):
+        return None
+    if any(query.args.get(k) for k in _DIRECT_BLOCKERS):
+        return None
+    source = query.args.get("from_")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+        return None
+    limit = query.args.get("limit")
+    count = None
+    if limit is not None:
+        value = limit.expression
+        if not (isinstance(value, exp.Literal) and value.is_int):
+            return None
+        count = int(value.name)
+    where = query.args.get("where")
+    condition = to_lance(where.this, ctx.params) if where is not None else None
+    if where is not None and condition is None:
+        return None
+    from lancesql.query import sources
+
+    found = sources(ctx, exp.select("*").from_(table.copy()))
+    if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
+        return None
+    ds = found[0]
+    columns: dict[str, str] = {}
+    for item in query.expressions:
+        if isinstance(item, exp.Star):
+            columns.update({name: quote(name) for name in ds.schema.names})
+            continue
+        inner = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(inner, exp.Column) and isinstance(inner.this, exp.Star):
+            columns.update({name: quote(name) for name in ds.schema.names})
+            continue
+        text = to_lance(inner, ctx.params)
+        if text is None or item.alias_or_name in columns:
+            return None
+        columns[item.alias_or_name] = text
+    named = [c for c in query.find_all(exp.Column) if not isinstance(c.this, exp.Star)]
+    if any(c.name not in ds.schema.names for c in named):
+        return None  # let the engine report the unknown column
+    plain = [name for name, text in columns.items() if text == quote(name)]
+    projection: list[str] | dict[str, str] = plain if len(plain) == len(columns) else columns
+    try:
+        scanner = ds.scanner(columns=projection, filter=condition, limit=count)
+        return scanner.to_reader()
+    except (OSError, ValueError):
+        return None  # Lance refused it: the engine runs the query instead
