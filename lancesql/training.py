@@ -275,9 +275,8 @@ def _column_values(name: str, array: pa.Array, transform: Transform) -> list[Any
         size = kind.list_size
         if array.null_count == 0:
             flat = array.flatten().to_numpy(zero_copy_only=False)
-            return torch.from_numpy(
-                np.ascontiguousarray(flat, dtype=np.float32).reshape(len(array), size)
-            )
+            # A copy: Arrow's buffers are read-only, and a training loop may write in place.
+            return torch.from_numpy(np.array(flat, dtype=np.float32).reshape(len(array), size))
         out = np.full((len(array), size), np.nan, dtype=np.float32)
         valid = np.asarray(array.is_valid().to_numpy(zero_copy_only=False))
         out[valid] = np.asarray(array.drop_null().flatten().to_numpy(zero_copy_only=False)).reshape(
