@@ -49,6 +49,8 @@ def test_rows_and_columns_of_the_query(con: lancesql.Connection) -> None:
     assert int(sample["label"]) == row[2]
     assert {int(s["label"]) for s in ds.__getitems__(list(range(len(ds))))} == {4, 9}
     assert int(ds[-1]["id"]) == int(ds[len(ds) - 1]["id"])
+    picked = [int(s["id"]) for s in ds.__getitems__([3, 1, 3, 0])]
+    assert picked == [int(ds[i]["id"]) for i in (3, 1, 3, 0)] and picked[0] == picked[2]
     with pytest.raises(IndexError):
         ds[len(ds)]
 
