@@ -95,7 +95,7 @@ def test_dataloader_shuffles_with_workers(con: lancesql.Connection) -> None:
     sql = "SELECT id, label, image_emb FROM mnist WHERE label = 3"
     ds = lancesql.torch_dataset(con, sql)
     loader = torch.utils.data.DataLoader(
-        ds, batch_size=64, shuffle=True, num_workers=2, timeout=120
+        ds, batch_size=64, shuffle=True, num_workers=2, timeout=120, persistent_workers=True
     )
     first, second = ids_of(loader), ids_of(loader)
     expected = sorted(r[0] for r in rows(con, "SELECT id FROM mnist WHERE label = 3"))
@@ -104,6 +104,19 @@ def test_dataloader_shuffles_with_workers(con: lancesql.Connection) -> None:
     batch = next(iter(loader))
     assert batch["image_emb"].shape == (64, 512) and batch["image_emb"].dtype == torch.float32
     assert set(batch["label"].tolist()) == {3}
+
+
+def test_batch_loader_reads_whole_batches(con: lancesql.Connection) -> None:
+    ds = lancesql.torch_dataset(con, "SELECT id, image_emb, label_name FROM mnist WHERE label = 8")
+    loader = ds.loader(batch_size=100, shuffle=True, num_workers=2, timeout=120)
+    batches = list(loader)
+    expected = sorted(r[0] for r in rows(con, "SELECT id FROM mnist WHERE label = 8"))
+    got = [int(i) for b in batches for i in b["id"]]
+    assert sorted(got) == expected and got != expected
+    assert batches[0]["image_emb"].shape == (100, 512) and batches[0]["label_name"][0] == "8"
+    assert len(batches[-1]["id"]) == len(expected) % 100 or len(expected) % 100 == 0
+    ordered = [int(i) for b in ds.loader(batch_size=64, shuffle=False) for i in b["id"]]
+    assert ordered == [int(ds[k]["id"]) for k in range(len(ds))]
 
 
 def test_image_bytes_are_read_only_when_selected(con: lancesql.Connection) -> None:
@@ -154,7 +167,7 @@ def test_tagged_version_gives_its_rows_every_time(wcon: lancesql.Connection, roo
     assert lancesql.torch_dataset(wcon, "SELECT id FROM mnist WHERE label = 1").__len__() == 0
     assert ds.version == 5
     loader = torch.utils.data.DataLoader(
-        ds, batch_size=50, shuffle=True, num_workers=2, timeout=120
+        ds, batch_size=50, shuffle=True, num_workers=2, timeout=120, persistent_workers=True
     )
     assert sorted(ids_of(loader)) == expected
     assert sorted(ids_of(loader)) == expected
