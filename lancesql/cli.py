@@ -191,21 +191,42 @@ class Output:
 
     def __init__(self, fmt: str, path: str | None, max_rows: int):
         self.format = fmt
-        self.path = path
         self.max_rows = max_rows
+        self._path = path
+        self._file: IO[Any] | None = None
         self._parquet_done = False
 
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @path.setter
+    def path(self, value: str | None) -> None:
+        """``.output FILE``: later results go to FILE (created now), or back to stdout."""
+        self.close()
+        self._path = value
+
     def write(self, reader: pa.RecordBatchReader) -> None:
-        if self.path is None:
+        """Write one result; the results of one run follow each other in one file."""
+        if self._path is None:
             self._write_to(reader, sys.stdout, sys.stdout.buffer)
             sys.stdout.flush()
             return
-        mode = "wb" if self.format == "parquet" else "w"
-        with open(self.path, mode) as fh:
-            if self.format == "parquet":
+        if self.format == "parquet":
+            if self._parquet_done:
+                raise ProgrammingError("--format parquet writes one result: run one query")
+            with open(self._path, "wb") as fh:
                 self._write_to(reader, None, fh)
-            else:
-                self._write_to(reader, fh, None)
+            return
+        if self._file is None:
+            self._file = open(self._path, "w", encoding="utf-8")  # noqa: SIM115 - kept open
+        self._write_to(reader, self._file, None)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def _write_to(self, reader: pa.RecordBatchReader, text: IO[str] | None, binary: Any) -> None:
         if self.format == "table":
@@ -218,9 +239,9 @@ class Output:
             assert text is not None
             write_json(reader, text)
         else:
-            if self._parquet_done and self.path is None:
+            if self._parquet_done:
                 raise ProgrammingError("--format parquet writes one result: run one query")
-            if self.path is None and sys.stdout.isatty():
+            if self._path is None and sys.stdout.isatty():
                 raise ProgrammingError(
                     "--format parquet is binary: give -o FILE or redirect standard output"
                 )
@@ -391,11 +412,12 @@ def run_script(session: Session, sql: str) -> int:
     for statement in statements:
         try:
             session.run(statement)
+        except BrokenPipeError:  # `lancesql ... | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (Error, OSError) as exc:
             session.report(exc)
             return 1
-        except BrokenPipeError:
-            return 0
     return 0
 
 
@@ -587,6 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_script(session, sys.stdin.read())
         return shell(session)
     finally:
+        session.output.close()
         session.connection.close()
 
 

@@ -204,3 +204,32 @@ def test_interactive_shell(mnist_root: Path, tmp_path: Path, backend: str):
             term.proc.kill()
     history = (tmp_path / "history").read_text()
     assert "FROM mnist GROUP BY label ORDER BY label;" in history
+
+
+def test_output_file_holds_every_result_and_a_closed_pipe_is_no_error(
+    mnist_root: Path, tmp_path: Path
+):
+    out = tmp_path / "out.csv"
+    result = cli(
+        tmp_path,
+        str(mnist_root),
+        "--format",
+        "csv",
+        "-o",
+        str(out),
+        "-e",
+        "SELECT 1 AS a; SELECT 2 AS b",
+    )
+    assert result.returncode == 0 and result.stdout == b""
+    assert out.read_text().splitlines() == ["a", "1", "b", "2"]
+    piped = subprocess.run(
+        f"{sys.executable} -m lancesql {mnist_root} --format csv "
+        "-e 'SELECT * FROM mnist' | head -n 2",
+        shell=True,
+        capture_output=True,
+        env=env(tmp_path),
+        timeout=120,
+        check=False,
+    )
+    assert piped.stdout.decode().splitlines()[0] == "id,image,label,label_name,image_emb"
+    assert piped.stderr == b""
