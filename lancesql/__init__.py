@@ -55,8 +55,13 @@ def __getattr__(name: str) -> Any:
     """``lancesql.torch_dataset``, imported on first use so that ``import lancesql``
     never imports torch."""
     if name == "torch_dataset":
-        from lancesql.training import torch_dataset
-
+        try:
+            from lancesql.training import torch_dataset
+        except ImportError as exc:
+            raise ImportError(
+                f"lancesql.torch_dataset needs PyTorch ({exc}): pip install 'lancesql[clip]' "
+                "or pip install torch"
+            ) from exc
         return torch_dataset
     raise AttributeError(f"module 'lancesql' has no attribute {name!r}")
 

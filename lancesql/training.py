@@ -156,7 +156,12 @@ def plan_rows(tree: exp.Expression) -> RowPlan:
         or META_KEY not in chosen.meta
         or chosen.meta[META_KEY][0] != "lance_scan"
     ):
-        raise _needs_iterable(f"its rows come from {chosen.sql('duckdb')}, not from a Lance table")
+        source = (
+            f"{chosen.meta[META_KEY][0]}(...)"
+            if isinstance(chosen, exp.Table) and META_KEY in chosen.meta
+            else chosen.sql("duckdb")
+        )
+        raise _needs_iterable(f"its rows come from {source}, not from a Lance table")
     alias = chosen.alias_or_name
     columns: list[tuple[str, str]] = []
     excluded: frozenset[str] = frozenset()

@@ -134,6 +134,9 @@ def test_torch_dataset_over_s3(s3con: lancesql.Connection) -> None:
         r[0] for r in rows(s3con, "SELECT id FROM mnist WHERE label = 3 AND id < 200 ORDER BY id")
     ]
     assert ds.storage_options is not None and ds.version == 1
+    # A worker reopens the dataset on S3 with the connection's storage_options.
+    loader = ds.loader(batch_size=16, num_workers=1, timeout=120)
+    assert sorted(int(i) for batch in loader for i in batch["id"]) == ids
 
 
 def test_command_line_on_s3(s3_root: str, s3_options: dict[str, str], tmp_path: Path) -> None:
