@@ -189,24 +189,45 @@ def plan_rows(tree: exp.Expression) -> RowPlan:
     return RowPlan(chosen, columns, excluded)
 
 
-def _row_id_query(tree: exp.Select, plan: RowPlan) -> exp.Select:
-    """``tree`` selecting the row source's ``_rowid`` instead of its columns.
+def _row_id_query(tree: exp.Select, alias: str, columns: list[tuple[str, str]]) -> exp.Select:
+    """``tree`` selecting the row source's ``_rowid`` instead of its ``columns``.
 
     ORDER BY may name an output alias or position; those are put back to the column.
     """
-    alias = plan.table.alias_or_name
-    outputs = dict(plan.columns or [])
+    outputs = dict(columns)
     order = tree.args.get("order")
     if order is not None:
         for ordered in order.expressions:
             key = ordered.this
-            if isinstance(key, exp.Literal) and key.is_int and plan.columns:
-                name = plan.columns[int(key.name) - 1][1]
-                ordered.set("this", exp.column(name, table=alias))
+            if isinstance(key, exp.Literal) and key.is_int and 1 <= int(key.name) <= len(columns):
+                ordered.set("this", exp.column(columns[int(key.name) - 1][1], table=alias))
             elif isinstance(key, exp.Column) and not key.table and key.name in outputs:
                 ordered.set("this", exp.column(outputs[key.name], table=alias))
     tree.set("expressions", [exp.alias_(exp.column("_rowid", table=alias), ROWID)])
     return tree
+
+
+def _resolve_columns(plan: RowPlan, dataset: lance.LanceDataset) -> list[tuple[str, str]]:
+    """The plan's columns as ``(output name, dataset column)``, checked against the
+    dataset (the engine never sees them: the row-id query selects ``_rowid`` only)."""
+    names = [f.name for f in dataset.schema]
+    by_lower = {n.lower(): n for n in names}
+    if plan.columns is None:
+        unknown = {c for c in plan.excluded if c.lower() not in by_lower}
+        if unknown:
+            raise ProgrammingError(f"EXCLUDE names unknown columns: {', '.join(sorted(unknown))}")
+        excluded = {by_lower[c.lower()] for c in plan.excluded}
+        return [(n, n) for n in names if n not in excluded]
+    resolved = []
+    for out, src in plan.columns:
+        actual = src if src in names else by_lower.get(src.lower())
+        if actual is None:
+            raise ProgrammingError(
+                f"column {src!r} is not in table {plan.table.alias_or_name!r}; its columns are "
+                f"{', '.join(names)}"
+            )
+        resolved.append((out, actual))
+    return resolved
 
 
 def _select_row_ids(
@@ -237,7 +258,8 @@ def _select_row_ids(
                 dataset = source
             engine.register(table.name, source, row_ids=is_rows)
         assert dataset is not None
-        query = _row_id_query(tree, plan)
+        columns = _resolve_columns(plan, dataset)
+        query = _row_id_query(tree, plan.table.alias_or_name, columns)
         text, values = to_sql(ctx, query)
         reader = engine.execute(text, values)
         ids = reader.read_all().column(0)
@@ -248,14 +270,6 @@ def _select_row_ids(
     finally:
         engine.close()
     row_ids = ids.to_numpy().astype(np.uint64) if len(ids) else np.empty(0, np.uint64)
-    names = [f.name for f in dataset.schema]
-    if plan.columns is None:
-        unknown = plan.excluded - set(names)
-        if unknown:
-            raise ProgrammingError(f"EXCLUDE names unknown columns: {', '.join(sorted(unknown))}")
-        columns = [(n, n) for n in names if n not in plan.excluded]
-    else:
-        columns = plan.columns
     return dataset, row_ids, columns
 
 

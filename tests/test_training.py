@@ -67,6 +67,18 @@ def test_order_by_alias_limit_and_params(con: lancesql.Connection) -> None:
     ]
 
 
+def test_unknown_columns_and_case(con: lancesql.Connection) -> None:
+    with pytest.raises(lancesql.ProgrammingError, match="column 'nope' is not in table 'mnist'"):
+        lancesql.torch_dataset(con, "SELECT nope FROM mnist")
+    ds = lancesql.torch_dataset(con, "SELECT LABEL FROM mnist WHERE id = 0")
+    assert int(ds[0]["LABEL"]) == rows(con, "SELECT label FROM mnist WHERE id = 0")[0][0]
+    star = lancesql.torch_dataset(
+        con, "SELECT * FROM mnist WHERE label = 2 ORDER BY 1 DESC LIMIT 3"
+    )
+    expected = rows(con, "SELECT id FROM mnist WHERE label = 2 ORDER BY id DESC LIMIT 3")
+    assert [int(s["id"]) for s in star.__getitems__([0, 1, 2])] == [r[0] for r in expected]
+
+
 def test_star_exclude_and_subquery_filter(con: lancesql.Connection) -> None:
     ds = lancesql.torch_dataset(
         con,
