@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from lancesql.connection import Connection, connect
 from lancesql.cursor import Cursor
@@ -48,6 +49,22 @@ paramstyle = "qmark"
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``lancesql.torch_dataset``, imported on first use so that ``import lancesql``
+    never imports torch."""
+    if name == "torch_dataset":
+        try:
+            from lancesql.training import torch_dataset
+        except ImportError as exc:
+            raise ImportError(
+                f"lancesql.torch_dataset needs PyTorch ({exc}): pip install 'lancesql[clip]' "
+                "or pip install torch"
+            ) from exc
+        return torch_dataset
+    raise AttributeError(f"module 'lancesql' has no attribute {name!r}")
+
 
 __all__ = [
     "BINARY",

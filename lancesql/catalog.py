@@ -92,16 +92,32 @@ class Catalog:
         return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX))
 
     def _list_remote(self) -> list[str]:
-        import pyarrow.fs as pafs
+        """The entries under a remote root, listed by Lance itself.
 
+        Lance's directory namespace lists with the same object-store client and the same
+        ``storage_options`` (endpoint, keys, region) that open the datasets, which
+        pyarrow's filesystems would need translated store by store.
+        """
+        from lance.namespace import DirectoryNamespace
+        from lance_namespace import ListTablesRequest
+
+        options = {f"storage.{k}": v for k, v in (self.storage_options or {}).items()}
         try:
-            fs, path = pafs.FileSystem.from_uri(self.root)
-            infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-            return [info.base_name for info in infos]
-        except Exception:
-            # Object stores that pyarrow cannot list with these options (custom endpoints,
-            # hf://): fall back to the tables this connection has already opened.
-            return [u.rsplit("/", 1)[-1] for u in self._latest if u.startswith(self.root)]
+            namespace = DirectoryNamespace(root=self.root, manifest_enabled="false", **options)
+            names: list[str] = []
+            token = None
+            while True:
+                page = namespace.list_tables(ListTablesRequest(id=[], page_token=token))
+                names.extend(page.tables or [])
+                token = page.page_token
+                if not token:
+                    return [f"{n}{SUFFIX}" for n in names]
+        except Exception as exc:
+            reason = str(exc).splitlines()[0][:300]
+            raise OperationalError(
+                f"cannot list the tables under {self.root}: {reason}; check the root and "
+                "storage_options, or name a dataset by its URI (FROM 'scheme://.../x.lance')"
+            ) from exc
 
     def exists(self, uri: str) -> bool:
         """Whether a dataset is at ``uri`` (cheap for local paths)."""
@@ -228,7 +244,7 @@ class Catalog:
         if name != uri:
             try:
                 names = self.table_names()
-            except OSError:
+            except (OSError, OperationalError):
                 names = []
             known = ", ".join(names) if names else "none"
             return ProgrammingError(

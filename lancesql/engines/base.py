@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 class EngineCursor(Protocol):
     """One engine session: registrations made on it are seen by its statements only."""
 
-    def register(self, name: str, source: Source) -> None:
-        """Make ``source`` readable as table ``name``."""
+    def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
+        """Make ``source`` readable as table ``name``; with ``row_ids``, a Lance dataset
+        also shows Lance's ``_rowid`` column (for :func:`lancesql.torch_dataset`)."""
 
     def unregister(self, name: str) -> None:
         """Forget table ``name``."""

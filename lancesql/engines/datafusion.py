@@ -72,11 +72,11 @@ class DataFusionCursor:
     def __init__(self, ctx: datafusion.SessionContext):
         self.ctx = ctx
 
-    def register(self, name: str, source: Source) -> None:
+    def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
         if self.ctx.table_exist(name):
             self.ctx.deregister_table(name)
         if isinstance(source, lance.LanceDataset):
-            self.ctx.register_table(name, lance.FFILanceTableProvider(source, with_row_id=False))
+            self.ctx.register_table(name, lance.FFILanceTableProvider(source, with_row_id=row_ids))
             return
         if isinstance(source, pa.RecordBatchReader):
             source = source.read_all()

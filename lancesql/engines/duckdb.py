@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import lance
 import pyarrow as pa
 
 from lancesql.rewrite import DUCKDB_RULES
@@ -25,13 +26,31 @@ if TYPE_CHECKING:
 _BATCH_ROWS = 65_536
 
 
+class _WithRowIds(lance.LanceDataset):
+    """A Lance dataset whose schema also shows ``_rowid``.
+
+    DuckDB binds column names against ``schema`` and then asks ``scanner(columns=...)``
+    for the ones a query uses; Lance's scanner already accepts ``_rowid`` there, so
+    only the schema has to say that the column exists.
+    """
+
+    def __init__(self, inner: lance.LanceDataset):  # shares the open handle, reads nothing
+        self.__dict__.update(inner.__dict__)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return super().schema.append(pa.field("_rowid", pa.uint64()))
+
+
 class DuckDBCursor:
     """A DuckDB cursor with lancesql's sources registered on it."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection):
         self._cursor = cursor
 
-    def register(self, name: str, source: Source) -> None:
+    def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
+        if row_ids and isinstance(source, lance.LanceDataset):
+            source = _WithRowIds(source)
         self._cursor.register(name, source)
 
     def unregister(self, name: str) -> None:
