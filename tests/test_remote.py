@@ -163,13 +163,6 @@ def test_command_line_on_s3(s3_root: str, s3_options: dict[str, str], tmp_path: 
     assert result.stdout.splitlines() == ["name", "mnist", "other", "n", "200"]
 
 
-# Search, tags and ADD COLUMN over s3:// come with issues 4, 3 and 6: remove the skips
-# when they land (the SQL below is the SPEC's).
-
-LATER = pytest.mark.skip(reason="enable when search (4), tags (3) and ADD COLUMN (6) land")
-
-
-@LATER
 def test_search_over_s3(s3con: lancesql.Connection) -> None:
     got = rows(
         s3con,
@@ -179,14 +172,12 @@ def test_search_over_s3(s3con: lancesql.Connection) -> None:
     assert len(got) == 5 and got[0][0] == 7
 
 
-@LATER
 def test_tag_over_s3(s3_root: str, s3_options: dict[str, str]) -> None:
     with lancesql.connect(s3_root, storage_options=s3_options) as con:
         con.execute("ALTER TABLE other CREATE TAG 'first' AS OF VERSION 1")
         assert rows(con, "SELECT count(*) FROM other AT (TAG => 'first')") == [(5,)]
 
 
-@LATER
 def test_add_column_over_s3(s3_root: str, s3_options: dict[str, str]) -> None:
     with lancesql.connect(s3_root, storage_options=s3_options) as con:
         con.execute("ALTER TABLE other ADD COLUMN is_odd BOOLEAN AS (id % 2 = 1)")
