@@ -14,4 +14,4 @@ from udfs.registry import SCALAR_FUNCTIONS, TABLE_FUNCTIONS, ScalarFunction, Tab
 __all__ = ["SCALAR_FUNCTIONS", "TABLE_FUNCTIONS", "ScalarFunction", "TableFunction"]
 
 # Importing a function's module registers it.
-from udfs import lance_scan  # noqa: E402,F401
+from udfs import embed, lance_scan  # noqa: F401
