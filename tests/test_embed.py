@@ -266,6 +266,20 @@ def test_unknown_model_tag_or_path(ccon: lancesql.Connection) -> None:
         cur.execute("SELECT embed_text('x')").fetchall()
 
 
+def test_bad_device_and_batch_size(ccon: lancesql.Connection) -> None:
+    cur = ccon.cursor()
+    cur.execute("SET lancesql.clip_batch_size = -2")
+    with pytest.raises(lancesql.ProgrammingError, match=r"clip_batch_size"):
+        cur.execute("SELECT embed_text('x')").fetchall()
+    cur.execute("SET lancesql.clip_batch_size = 0")
+    with pytest.raises(lancesql.ProgrammingError, match=r"lancesql.clip_device"):
+        cur.execute("SET lancesql.clip_device = 'tpu'")
+    if not torch.cuda.is_available():
+        cur.execute("SET lancesql.clip_device = 'cuda'")
+        with pytest.raises(lancesql.OperationalError, match=r"torch sees no CUDA device"):
+            cur.execute("SELECT embed_text('x')").fetchall()
+
+
 def test_unreachable_weights_say_how_to_use_a_local_checkpoint(
     ccon: lancesql.Connection, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -291,3 +305,13 @@ def test_without_open_clip_says_what_to_install(
         ccon.execute("SELECT embed_text('a photo of a sneaker')").fetchall()
     with pytest.raises(lancesql.NotSupportedError, match=r"pip install 'lancesql\[clip\]'"):
         ccon.execute("SELECT embed_image(image) FROM mnist LIMIT 2").fetchall()
+
+
+def test_example_rebuilds_image_emb(tmp_path: Path, weights: SimpleNamespace) -> None:
+    from examples import embed as example
+
+    ds = example.rebuild(tmp_path, weights.path, limit=6, indices=False)
+    table = ds.to_table()
+    assert table.num_rows == 6 and table.column_names == example.mnist.SCHEMA.names
+    expected = open_clip_images(weights, table["image"].to_pylist())
+    np.testing.assert_allclose(vectors(table["image_emb"].to_pylist()), expected, atol=TOLERANCE)

@@ -144,11 +144,20 @@ class ClipConfig:
                 device = "mps"
             else:
                 device = "cpu"
+        elif device.startswith("cuda") and not torch.cuda.is_available():
+            raise OperationalError(
+                f"lancesql.clip_device is {device!r} but torch sees no CUDA device; "
+                "SET lancesql.clip_device = 'auto' to use what there is"
+            )
         gpu = device != "cpu"
         precision = settings.get("clip_precision")
         if precision == "auto":
             precision = "fp16" if gpu else "fp32"
-        batch_size = int(settings.get("clip_batch_size")) or (256 if gpu else 64)
+        try:  # SET with a number and connect(clip={...}) skip the parser
+            batch_size = parse_batch_size(str(settings.get("clip_batch_size")))
+        except ValueError as exc:
+            raise ProgrammingError(f"bad value for lancesql.clip_batch_size: {exc}") from None
+        batch_size = batch_size or (256 if gpu else 64)
         pretrained = settings.get("clip_pretrained") or ""
         if pretrained and os.path.exists(os.path.expanduser(pretrained)):
             pretrained = os.path.abspath(os.path.expanduser(pretrained))
