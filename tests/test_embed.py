@@ -205,9 +205,8 @@ def test_image_of_row_42_finds_row_42_first(
 def test_settings_from_set_environment_and_connect(
     mnist_root: Path, engine: str, weights: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [(image,)] = rows(
-        lancesql.connect(mnist_root, engine=engine), "SELECT image FROM mnist WHERE id = 5"
-    )
+    with lancesql.connect(mnist_root, engine=engine) as con:
+        [(image,)] = rows(con, "SELECT image FROM mnist WHERE id = 5")
     expected = open_clip_images(weights, [image])[0]
     sql = "SELECT embed_image(image) FROM mnist WHERE id = 5"
     with lancesql.connect(mnist_root, engine=engine) as con:
