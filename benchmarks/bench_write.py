@@ -63,11 +63,11 @@ def register_functions() -> dict[str, Callable[[bytes | None], float | None]]:
         return float(np.asarray(Image.open(io.BytesIO(data))).mean())
 
     @scalar_function("image_mean", (pa.large_binary(),), pa.float64())
-    def image_mean(images):  # no annotations: DuckDB evaluates them
+    def image_mean(connection, images):  # no annotations: DuckDB evaluates them
         return pa.array([image_mean_one(b) for b in images.to_pylist()], pa.float64())
 
     @scalar_function("blob_len", (pa.large_binary(),), pa.float64())
-    def blob_len(images):
+    def blob_len(connection, images):
         return pc.cast(pc.binary_length(images), pa.float64())
 
     return {"image_mean": image_mean_one, "blob_len": lambda b: float(len(b or b""))}

@@ -39,7 +39,7 @@ class Connection:
         self.settings = Settings(settings)
         self.engine: Engine = create_engine(engine)
         for function in SCALAR_FUNCTIONS.values():
-            self.engine.register_function(function)
+            self.engine.register_function(function.bind(self))
         self.closed = False
         self.lock = threading.RLock()
         self._parsed: dict[str, Parsed] = {}

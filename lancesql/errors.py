@@ -78,6 +78,34 @@ _DATAFUSION_PATTERNS: list[tuple[re.Pattern[str], type[Error]]] = [
 ]
 
 
+#: Errors that lancesql's SQL functions raised inside an engine, by message (see below).
+_RAISED_IN_FUNCTIONS: dict[str, Error] = {}
+
+
+def raised_in_function(exc: Error) -> None:
+    """Remember ``exc``, raised by a SQL function while the engine ran it.
+
+    Engines report a Python function's exception only as text inside their own error
+    (DuckDB: ``... executing the UDF: NotSupportedError: msg``, DataFusion:
+    ``PyErr { ..., value: NotSupportedError('msg') }``), so :func:`translate` looks for
+    the remembered error's text in the engine's message and gives the user the
+    original error, class and message, back.
+    """
+    if len(_RAISED_IN_FUNCTIONS) > 64:  # never consumed (an engine used directly): bounded
+        _RAISED_IN_FUNCTIONS.clear()
+    _RAISED_IN_FUNCTIONS[f"{type(exc).__name__}: {exc}"] = exc
+    _RAISED_IN_FUNCTIONS[repr(exc)] = exc
+
+
+def _from_function(message: str) -> Error | None:
+    for text, err in list(_RAISED_IN_FUNCTIONS.items()):
+        if text in message:
+            for key in [k for k, v in _RAISED_IN_FUNCTIONS.items() if v is err]:
+                _RAISED_IN_FUNCTIONS.pop(key, None)
+            return err
+    return None
+
+
 def translate(exc: BaseException) -> Error:
     """Return ``exc`` as an exception of the PEP 249 hierarchy, keeping its message.
 
@@ -86,6 +114,8 @@ def translate(exc: BaseException) -> Error:
     """
     if isinstance(exc, Error):
         return exc
+    if _RAISED_IN_FUNCTIONS and (original := _from_function(str(exc))) is not None:
+        return original
     cls: type[Error] = DatabaseError
     for klass in type(exc).__mro__:
         if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _DUCKDB_CLASSES:

@@ -136,7 +136,7 @@ SCRIPT = textwrap.dedent(
     root, calls, engine, delay, checkpoints = sys.argv[1:6]
 
     @scalar_function("slow_double", (pa.int32(),), pa.int64())
-    def slow_double(values):
+    def slow_double(connection, values):
         if len(values):
             with open(calls, "a") as fh:
                 fh.write(f"{len(values)}\\n")

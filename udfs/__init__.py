@@ -14,4 +14,4 @@ from udfs.registry import SCALAR_FUNCTIONS, TABLE_FUNCTIONS, ScalarFunction, Tab
 __all__ = ["SCALAR_FUNCTIONS", "TABLE_FUNCTIONS", "ScalarFunction", "TableFunction"]
 
 # Importing a function's module registers it.
-from udfs import lance_changes, lance_scan, lance_versions, text_search, vector_search  # noqa: F401
+from udfs import embed, lance_changes, lance_scan, lance_versions, text_search, vector_search  # noqa: F401

@@ -1,8 +1,9 @@
 """Registering lancesql's functions on each engine, from their one definition.
 
-A :class:`~udfs.registry.ScalarFunction` is an Arrow function; DuckDB calls it through
-``create_function(type="arrow")`` (with chunks of at most 2,048 rows) and DataFusion
-through ``udf`` (with whole record batches). A :class:`~udfs.registry.TableFunction` is
+A :class:`~udfs.registry.ScalarFunction`, bound to its connection, is an Arrow function;
+DuckDB calls it through ``create_function(type="arrow")`` (with chunks of at most 2,048
+rows) and DataFusion through ``udf`` (with whole record batches); both call it from
+several threads at once. A :class:`~udfs.registry.TableFunction` is
 called by lancesql itself for both engines (see ``lancesql.rewrite.bind_table_functions``);
 on DataFusion it is also registered as a native table function, so that
 ``lance_scan('x.lance')`` works in SQL sent to the ``SessionContext`` directly.
@@ -10,13 +11,16 @@ on DataFusion it is also registered as a native table function, so that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import datafusion
 import duckdb
+import duckdb.func
 import lance
 import pyarrow as pa
 
+from lancesql.errors import Error, raised_in_function
 from udfs.registry import ScalarFunction, TableFunction
 
 if TYPE_CHECKING:
@@ -24,35 +28,68 @@ if TYPE_CHECKING:
 
 
 def duckdb_function(cursor: duckdb.DuckDBPyConnection, function: ScalarFunction) -> None:
-    """Register ``function`` on a DuckDB cursor as a vectorised (Arrow) function."""
-    params = [_duckdb_type(t) for t in function.arg_types]
-    cursor.create_function(  # type: ignore[call-overload]
+    """Register ``function`` (bound to its connection) on a DuckDB cursor as an Arrow function.
+
+    ``null_handling="special"`` hands NULLs to the function, which decides what they give.
+    """
+    cursor.create_function(
         function.name,
-        function.fn,
-        params,
-        _duckdb_type(function.return_type),
-        type="arrow",
-        null_handling="special",
-        exception_handling="default",
+        _reporting(function),
+        [_duckdb_type(cursor, t) for t in function.arg_types],
+        _duckdb_type(cursor, function.return_type),
+        type=duckdb.func.PythonUDFType.ARROW,
+        null_handling=duckdb.func.FunctionNullHandling.SPECIAL,
+        exception_handling=duckdb.PythonExceptionHandling.DEFAULT,
         side_effects=False,
     )
 
 
-def _duckdb_type(arrow_type: pa.DataType) -> Any:
-    """DuckDB's type for an Arrow type, as DuckDB itself maps it (duckdb 2 has no
-    ``duckdb.typing``, and ``DuckDBPyType`` does not take Arrow types)."""
-    return duckdb.from_arrow(pa.table({"x": pa.array([], arrow_type)})).types[0]
-
-
 def datafusion_function(ctx: datafusion.SessionContext, function: ScalarFunction) -> None:
-    """Register ``function`` on a DataFusion session."""
+    """Register ``function`` (bound to its connection) on a DataFusion session.
 
-    def call(*arrays: pa.Array) -> pa.Array:
-        return function.fn(*arrays)
-
+    DataFusion matches a Python UDF's argument types exactly, with few coercions: a
+    ``Binary`` parameter refuses the ``LargeBinary`` columns Lance writes. The view
+    types accept every width (``BinaryView`` takes binary, large binary and views;
+    ``Utf8View`` takes every string type), so binary and string parameters are declared
+    as views and the function sees view arrays.
+    """
+    params = [_VIEWS.get(t, t) for t in function.arg_types]
     ctx.register_udf(
-        datafusion.udf(call, list(function.arg_types), function.return_type, "stable", function.name)
+        datafusion.udf(_reporting(function), params, function.return_type, "stable", function.name)
     )
+
+
+_VIEWS = {
+    pa.binary(): pa.binary_view(),
+    pa.large_binary(): pa.binary_view(),
+    pa.string(): pa.string_view(),
+    pa.large_string(): pa.string_view(),
+}
+
+
+_DUCKDB_TYPES: dict[pa.DataType, Any] = {}
+
+
+def _duckdb_type(cursor: duckdb.DuckDBPyConnection, arrow_type: pa.DataType) -> Any:
+    """DuckDB's type for ``arrow_type``, as DuckDB itself maps it when reading Arrow
+    (DuckDB 2.0's Python API has no Arrow-to-DuckDB type constructor)."""
+    if arrow_type not in _DUCKDB_TYPES:
+        empty = pa.table({"x": pa.array([], arrow_type)})
+        _DUCKDB_TYPES[arrow_type] = cursor.from_arrow(empty).types[0]
+    return _DUCKDB_TYPES[arrow_type]
+
+
+def _reporting(function: ScalarFunction) -> Callable[..., pa.Array]:
+    """``function``, remembering the lancesql errors it raises (see ``errors.translate``)."""
+
+    def call(*arrays: Any) -> pa.Array:
+        try:
+            return function(*arrays)
+        except Error as exc:
+            raised_in_function(exc)
+            raise
+
+    return call
 
 
 def datafusion_table_function(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import lance
@@ -69,12 +70,34 @@ class TableFunction:
 
 @dataclass(frozen=True)
 class ScalarFunction:
-    """A scalar function over Arrow arrays: ``fn(connection, *arrays) -> pa.Array``."""
+    """A scalar function over Arrow arrays: ``fn(connection, *arrays) -> pa.Array``.
+
+    ``fn`` gets the connection so that it can read its settings (``embed_image`` reads
+    ``clip_model``, ...), which ``SET`` may change between statements. Engines call the
+    function without one, so each connection registers :meth:`bind`'s copy, which holds
+    a weak reference to it: the engine keeps the function alive and must not keep the
+    connection alive with it.
+    """
 
     name: str
     fn: Callable[..., pa.Array]
     arg_types: tuple[pa.DataType, ...]
     return_type: pa.DataType
+    connection: weakref.ref[Connection] | None = field(default=None, compare=False, repr=False)
+
+    def bind(self, connection: Connection) -> ScalarFunction:
+        """This function with ``connection`` bound, as an engine calls it: ``f(*arrays)``."""
+        return replace(self, connection=weakref.ref(connection))
+
+    def __call__(self, *arrays: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Run on one batch; DuckDB hands chunked arrays, which become plain arrays here."""
+        from lancesql.errors import InterfaceError
+
+        connection = self.connection() if self.connection is not None else None
+        if connection is None:
+            raise InterfaceError(f"{self.name}() was called without an open lancesql connection")
+        plain = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
+        return self.fn(connection, *plain)
 
 
 TABLE_FUNCTIONS: dict[str, TableFunction] = {}

@@ -4,8 +4,8 @@ Lance datasets are registered on the DuckDB cursor that runs the statement
 (``cursor.register(name, dataset)``: a LanceDataset is a pyarrow Dataset, so DuckDB
 pushes projection and ``=``, ``IN``, range and AND/OR filters into Lance, where they
 hit the scalar indices). A DuckDB cursor does not see what its parent connection
-registered, so each lancesql cursor has its own DuckDB cursor, and scalar functions
-are registered on each.
+registered, so each lancesql cursor has its own DuckDB cursor; scalar functions are in
+the database's catalog, which the cursors share, and are registered once.
 """
 
 from __future__ import annotations
@@ -62,11 +62,6 @@ class DuckDBCursor:
             return pa.RecordBatchReader.from_batches(pa.schema([]), [])
         return relation.to_arrow_reader(_BATCH_ROWS)
 
-    def create_function(self, function: ScalarFunction) -> None:
-        from udfs.engines import duckdb_function
-
-        duckdb_function(self._cursor, function)
-
     def close(self) -> None:
         self._cursor.close()
 
@@ -83,12 +78,16 @@ class DuckDBEngine:
         self._functions: dict[str, ScalarFunction] = {}
 
     def cursor(self, connection: Connection) -> DuckDBCursor:
-        cursor = DuckDBCursor(self._db.cursor())
-        for function in self._functions.values():
-            cursor.create_function(function)
-        return cursor
+        return DuckDBCursor(self._db.cursor())
 
     def register_function(self, function: ScalarFunction) -> None:
+        """Functions live in the database's catalog, which every cursor shares (unlike
+        registered tables), so each is created once, on the database."""
+        from udfs.engines import duckdb_function
+
+        if function.name in self._functions:
+            self._db.remove_function(function.name)
+        duckdb_function(self._db, function)
         self._functions[function.name] = function
 
     def close(self) -> None:
