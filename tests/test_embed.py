@@ -176,30 +176,40 @@ def test_bound_bytes(ccon: lancesql.Connection, weights: SimpleNamespace) -> Non
 def embedded_root(
     mnist_root: Path, tmp_path_factory: pytest.TempPathFactory, weights: SimpleNamespace
 ) -> Path:
-    """A root with ``mnist`` and ``emb64``: 64 of its rows with an ``emb`` column filled by
-    ``SELECT embed_image(image)`` through lancesql, written with pylance."""
+    """A root with ``mnist`` and ``emb64``: 64 of its rows, materialised with CTAS and given
+    an ``emb`` column by ``ALTER TABLE ... ADD COLUMN emb AS (embed_image(image))`` (a
+    backfill through the engine), all in SQL."""
     root = tmp_path_factory.mktemp("embedded")
     (root / "mnist.lance").symlink_to(mnist_root / "mnist.lance", target_is_directory=True)
     with lancesql.connect(root, clip={"pretrained": weights.path}) as con:
-        table = con.execute(
-            "SELECT id, label, embed_image(image) AS emb FROM mnist WHERE id < 64"
-        ).fetch_arrow_table()
-    lance.write_dataset(table, root / "emb64.lance")
+        con.execute("CREATE TABLE emb64 AS SELECT id, label, image FROM mnist WHERE id < 64")
+        con.execute("ALTER TABLE emb64 ADD COLUMN emb AS (embed_image(image))")
     return root
+
+
+def test_add_column_backfills_embed_image(embedded_root: Path, weights: SimpleNamespace) -> None:
+    ds = lance.dataset(embedded_root / "emb64.lance")
+    assert ds.schema.field("emb").type == pa.list_(pa.float32(), 512)
+    assert [v["version"] for v in ds.versions()] == [1, 2]  # CTAS, then one ADD COLUMN
+    table = ds.to_table(columns=["id", "image", "emb"]).sort_by("id")
+    expected = open_clip_images(weights, table["image"].to_pylist()[:4])
+    np.testing.assert_allclose(vectors(table["emb"].to_pylist()[:4]), expected, atol=TOLERANCE)
 
 
 def test_image_of_row_42_finds_row_42_first(
     embedded_root: Path, engine: str, weights: SimpleNamespace
 ) -> None:
-    # TODO: ask vector_search('emb64', 'emb', embed_image(...), 3) once it exists.
+    query = "embed_image((SELECT image FROM mnist WHERE id = 42))"
     with lancesql.connect(embedded_root, engine=engine, clip={"pretrained": weights.path}) as con:
-        found = rows(
-            con,
-            "SELECT id, array_distance(emb, (SELECT embed_image(image) FROM mnist WHERE id = 42)) "
-            "AS d FROM emb64 ORDER BY d LIMIT 3",
+        found = rows(con, f"SELECT id, _distance FROM vector_search('emb64', 'emb', {query}, 3)")
+        ordered = rows(con, f"SELECT id FROM emb64 ORDER BY array_distance(emb, {query}) LIMIT 3")
+        by_text = rows(
+            con, "SELECT id FROM vector_search('emb64', 'emb', embed_text('a handwritten four'), 5)"
         )
     assert found[0][0] == 42
     assert found[0][1] < 1e-4 < found[1][1]
+    assert [r[0] for r in ordered] == [r[0] for r in found]
+    assert len(by_text) == 5
 
 
 def test_settings_from_set_environment_and_connect(

@@ -11,6 +11,7 @@ on DataFusion it is also registered as a native table function, so that
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,8 @@ _VIEWS = {
 
 
 _DUCKDB_TYPES: dict[pa.DataType, Any] = {}
+# DuckDB objects still alive at interpreter exit are reported as leaks by nanobind.
+atexit.register(_DUCKDB_TYPES.clear)
 
 
 def _duckdb_type(cursor: duckdb.DuckDBPyConnection, arrow_type: pa.DataType) -> Any:
