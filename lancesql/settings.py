@@ -101,10 +101,12 @@ class Settings:
     @staticmethod
     def _coerce(name: str, value: Any) -> Any:
         setting = SETTINGS[name]
-        if value is None or not isinstance(value, str):
-            return value
+        if value is None:
+            return None
         try:
-            return setting.parse(value)
+            # Every value goes through the setting's parser, whatever type it came as
+            # (SET lancesql.x = 3 gives a number, connect(settings=...) any Python value).
+            return setting.parse(value if isinstance(value, str) else str(value))
         except ValueError as exc:
             raise ProgrammingError(f"bad value for lancesql.{name}: {exc}") from None
 

@@ -37,3 +37,14 @@ def test_set_beats_connect_beats_environment(mnist_root: Path, monkeypatch: pyte
 def test_a_bad_value_says_what_was_expected(mnist_root: Path) -> None:
     with lancesql.connect(mnist_root) as con, pytest.raises(lancesql.ProgrammingError, match="bad value"):
         con.execute("SET lancesql.rewrite_order_by_distance = 'perhaps'")
+
+
+def test_numbers_and_booleans_go_through_the_parser(mnist_root: Path) -> None:
+    with lancesql.connect(mnist_root, settings={"vector_search_exact_rows": "12"}) as con:
+        assert con.settings.get("vector_search_exact_rows") == 12
+        con.execute("SET lancesql.vector_search_exact_rows = 3")
+        assert con.settings.get("vector_search_exact_rows") == 3
+        with pytest.raises(lancesql.ProgrammingError, match="bad value"):
+            con.execute("SET lancesql.vector_search_exact_rows = 2.5")
+        con.execute("SET lancesql.rewrite_order_by_distance = false")
+        assert con.settings.get("rewrite_order_by_distance") is False
