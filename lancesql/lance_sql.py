@@ -1,23 +1,30 @@
-"""Expressions Lance can evaluate itself, translated into Lance's SQL.
+"""Expressions Lance can evaluate itself, translated into Lance's SQL: the one place.
 
 Lance evaluates SQL expressions natively in ``add_columns({"c": "expr"})``,
-``delete(where)`` and ``update({"c": "expr"}, where)``: no other column is read or
-rewritten, and nothing crosses into Python. Lance's SQL is DataFusion's, which differs
-from DuckDB's in places (``/`` on integers truncates; ``CASE`` is refused), so only
-expressions built from a small set of forms that mean the same in both are handed to
-Lance; anything else (UDFs such as ``embed_image``, subqueries, ``CASE``, division) is
-computed by the engine instead. :func:`to_lance` returns ``None`` for those.
+``delete(where)``, ``update({"c": "expr"}, where)`` and every scan or search filter: no
+other column is read or rewritten, nothing crosses into Python, and a filter is
+answered by the scalar indices. Lance's SQL is DataFusion's, which differs from DuckDB's
+in places (``/`` on integers truncates; ``CASE`` is refused; ``"x"`` is a string, not a
+column), so only expressions built from a small set of forms that mean the same in both
+are handed to Lance; anything else (UDFs such as ``embed_image``, subqueries, ``CASE``,
+division) is computed by the engine instead. :func:`to_lance` returns ``None`` for those.
+
+Three callers share it: ALTER/DELETE/UPDATE (:func:`to_lance`), a search's prefilter
+(:func:`render`, which must run in Lance and says why when it cannot), and the rewrite
+rules that move a WHERE into Lance (:func:`is_lance_predicate`, ``push_limit``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
+
+from lancesql.errors import DataError, ProgrammingError
 
 
 class _LanceSQL(DuckDB):
@@ -37,6 +44,7 @@ def _generate(tree: exp.Expression) -> str:
     if generator is None:
         generator = _LOCAL.generator = _DIALECT.generator()
     return str(generator.generate(tree))
+
 
 #: Node types whose meaning is the same in DuckDB and in Lance's DataFusion.
 _SAFE: tuple[type[exp.Expression], ...] = (
@@ -138,17 +146,85 @@ def _literal(node: exp.Placeholder, params: Sequence[Any]) -> exp.Expression | N
         value = params[int(node.name) - 1]
     except (ValueError, IndexError):
         return None
+    return literal(value)
+
+
+def literal(value: Any) -> exp.Expression | None:
+    """A Python value as a SQL literal, or None for a value with no literal form.
+
+    >>> literal(3).sql(), literal(-2.5).sql(), literal("a").sql(), literal(None).sql(), literal(True).sql()
+    ('3', '-2.5', "'a'", 'NULL', 'TRUE')
+    """
     if value is None:
         return exp.Null()
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, (int, float)):
-        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+        number = exp.Literal.number(abs(value))
+        return exp.Neg(this=number) if value < 0 else number
     if isinstance(value, str):
         return exp.Literal.string(value)
     if isinstance(value, dt.datetime):
         return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if hasattr(value, "item"):  # numpy scalars
+        return literal(value.item())
     return None
+
+
+#: Expression shapes a table function takes as a predicate (rendered), not a value.
+PREDICATE_SHAPES = (exp.Predicate, exp.Connector, exp.Not, exp.Paren, exp.Boolean)
+
+
+def is_lance_predicate(node: exp.Expression, alias: str) -> bool:
+    """Whether ``node`` can run in Lance as a filter on the table called ``alias``.
+
+    >>> import sqlglot
+    >>> is_lance_predicate(sqlglot.parse_one("t.label IN (1, 2) AND name LIKE 'a%'"), "t")
+    True
+    >>> is_lance_predicate(sqlglot.parse_one("my_udf(name) = 'a'"), "t")
+    False
+    >>> is_lance_predicate(sqlglot.parse_one("o.label = 1"), "t")
+    False
+    """
+    for sub in node.walk():
+        if not (_safe(sub) or isinstance(sub, exp.Placeholder)):
+            return False
+        if isinstance(sub, exp.Column) and (sub.args.get("db") or sub.table not in ("", alias)):
+            return False
+    return True
+
+
+def render(node: exp.Expression, value_of: Callable[[exp.Placeholder], Any]) -> str:
+    """``node`` as a filter in Lance's SQL, each parameter replaced by its value.
+
+    >>> import sqlglot
+    >>> tree = sqlglot.parse_one('t.label = $1 AND NOT "Name" IS NULL', read="duckdb")
+    >>> render(tree, lambda p: "x'y")
+    "label = 'x''y' AND NOT `Name` IS NULL"
+    """
+    tables = {c.table for c in node.find_all(exp.Column) if c.table}
+    alias = tables.pop() if len(tables) == 1 else ""
+    if not is_lance_predicate(node, alias):
+        raise ProgrammingError(
+            f"the filter {node.sql('duckdb')!r} cannot run inside Lance: use comparisons, "
+            "AND/OR/NOT, IN, BETWEEN, IS NULL, LIKE and arithmetic on the table's columns, "
+            "or write it as a string in Lance's filter syntax"
+        )
+    tree = node.copy()
+    for placeholder in list(tree.find_all(exp.Placeholder)):
+        value = value_of(placeholder)
+        replacement = literal(value)
+        if replacement is None:
+            raise DataError(f"a parameter of type {type(value).__name__} cannot be used in a filter")
+        if placeholder is tree:
+            tree = replacement
+        else:
+            placeholder.replace(replacement)
+    rendered = to_lance(tree)
+    assert rendered is not None  # checked by is_lance_predicate
+    return rendered
 
 
 def quote(name: str) -> str:

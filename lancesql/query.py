@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from lancesql import direct, lance_filter
+from lancesql import direct, lance_sql
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
-from lancesql.lance_filter import PREDICATE_SHAPES
+from lancesql.lance_sql import PREDICATE_SHAPES
 from lancesql.rewrite import SWITCHES, rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.rewrite.project_table_functions import COLUMNS_KEY
@@ -142,7 +142,7 @@ def argument(
     """The value of argument ``param`` of a call: a predicate argument given as a SQL
     condition becomes Lance filter text; anything else is evaluated."""
     if param in function.predicates and isinstance(node, PREDICATE_SHAPES):
-        return lance_filter.render(node, lambda p: parameter(ctx, p))
+        return lance_sql.render(node, lambda p: parameter(ctx, p))
     return evaluate(ctx, node)
 
 

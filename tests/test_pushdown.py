@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import lance
+import pyarrow as pa
 import pytest
 import sqlglot
 
@@ -100,3 +101,24 @@ def test_limit_stops_the_scan_early(mnist_root: Path, tmp_path: Path, engine: st
 def test_limit_with_an_order_still_sees_every_row(con: lancesql.Connection) -> None:
     got = con.cursor().execute("SELECT id FROM mnist ORDER BY id DESC LIMIT 2").fetchall()
     assert got == [(4999,), (4998,)]
+
+
+def test_quoted_column_names_reach_lance_as_columns(tmp_path: Path, engine: str) -> None:
+    # Lance reads "x" as the string 'x': filters handed to it must quote names its own way
+    schema = pa.schema([("id", pa.int64()), ("Label", pa.int64()), ("v", pa.list_(pa.float32(), 2))])
+    table = pa.table(
+        {"id": range(100), "Label": [i % 5 for i in range(100)], "v": [[float(i), 1.0] for i in range(100)]},
+        schema=schema,
+    )
+    lance.write_dataset(table, tmp_path / "t.lance")
+    with lancesql.connect(tmp_path, engine=engine) as con:
+        got = con.cursor().execute('SELECT id FROM t WHERE "Label" = 3 ORDER BY id LIMIT 3').fetchall()
+        assert got == [(3,), (8,), (13,)]
+        got = con.cursor().execute('SELECT id FROM t WHERE "Label" = 3 LIMIT 50').fetchall()
+        assert sorted(got) == [(i,) for i in range(3, 100, 5)]
+        found = (
+            con.cursor()
+            .execute("SELECT id FROM vector_search('t', 'v', [1.0, 1.0], 3, filter => \"Label\" = 3)")
+            .fetchall()
+        )
+        assert len(found) == 3 and all(i % 5 == 3 for (i,) in found)

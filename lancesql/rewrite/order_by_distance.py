@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from lancesql.lance_filter import is_lance_predicate
+from lancesql.lance_sql import is_lance_predicate
 from lancesql.settings import declare, parse_bool
 
 declare(

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-#: Predicates that mean the same in SQL and in a Lance filter.
-_SIMPLE = (
-    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Is, exp.Like, exp.Between,
-    exp.And, exp.Or, exp.Not, exp.Paren, exp.Column, exp.Identifier, exp.Literal, exp.Null,
-    exp.Boolean, exp.Neg,
-)
+from lancesql.lance_sql import to_lance
+
 _BLOCKERS = ("order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows", "pivots")
 
 
@@ -19,7 +15,7 @@ def push_limit(expression: exp.Expression) -> exp.Expression:
     DuckDB reads a Lance dataset's fragments in parallel and stops only after the
     LIMIT is met, having read far more than it needed; Lance itself stops at once. A
     SELECT over one ``lance_scan`` with no ORDER BY, grouping, aggregate, window, join or
-    DISTINCT, whose WHERE holds only plain comparisons of columns with literals, can
+    DISTINCT, whose WHERE Lance evaluates alike (see :mod:`lancesql.lance_sql`), can
     hand all three to Lance. The WHERE stays in the query too, so the result is the
     same whatever Lance returns.
 
@@ -43,8 +39,9 @@ limit => 5) AS t WHERE label = 3 LIMIT 5"
         if any(e.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Select) for e in select.expressions):
             continue
         where = select.args.get("where")
-        if where is not None and not all(isinstance(n, _SIMPLE) for n in where.this.walk()):
-            continue
+        lance_filter = to_lance(where.this) if where is not None else None
+        if where is not None and lance_filter is None:
+            continue  # the engine must evaluate it, so Lance cannot stop at the LIMIT
         call = table.this
         if any(isinstance(a, exp.Kwarg) for a in call.expressions):
             continue
@@ -52,8 +49,8 @@ limit => 5) AS t WHERE label = 3 LIMIT 5"
         if names is not None:
             listed = exp.Array(expressions=[exp.Literal.string(n) for n in names])
             call.append("expressions", _kwarg("columns", listed))
-        if where is not None:
-            call.append("expressions", _kwarg("filter", exp.Literal.string(where.this.sql("duckdb"))))
+        if lance_filter is not None:
+            call.append("expressions", _kwarg("filter", exp.Literal.string(lance_filter)))
         call.append("expressions", _kwarg("limit", exp.Literal.number(limit)))
     return expression
 
