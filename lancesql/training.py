@@ -230,10 +230,8 @@ def _resolve_columns(plan: RowPlan, dataset: lance.LanceDataset) -> list[tuple[s
     return resolved
 
 
-def _select_row_ids(
-    con: Connection, sql: str, params: list[Any]
-) -> tuple[lance.LanceDataset, np.ndarray, list[tuple[str, str]]]:
-    """Run the row-id query: the row source's dataset, the row ids, the output columns."""
+def _one_query(sql: str, params: Sequence[Any]) -> exp.Expression:
+    """The one statement of ``sql``, its ``?`` count checked against ``params``."""
     trees, count = parse(sql)
     if len(trees) != 1:
         raise ProgrammingError(f"torch_dataset() takes one query, got {len(trees)} statements")
@@ -241,7 +239,14 @@ def _select_row_ids(
         raise ProgrammingError(
             f"the SQL has {count} parameter(s) (?) but {len(params)} value(s) were given"
         )
-    tree = rewrite(trees[0])
+    return trees[0]
+
+
+def _select_row_ids(
+    con: Connection, sql: str, params: list[Any]
+) -> tuple[lance.LanceDataset, np.ndarray, list[tuple[str, str]]]:
+    """Run the row-id query: the row source's dataset, the row ids, the output columns."""
+    tree = rewrite(_one_query(sql, params))
     plan = plan_rows(tree)
     assert isinstance(tree, exp.Select)
     engine = con.engine.cursor(con)
@@ -469,17 +474,11 @@ class QueryIterableDataset(torch.utils.data.IterableDataset):
     """
 
     def __init__(self, con: Connection, sql: str, params: list[Any], transform: Transform):
-        trees, count = parse(sql)
-        if len(trees) != 1:
-            raise ProgrammingError(f"torch_dataset() takes one query, got {len(trees)} statements")
-        if count != len(params):
-            raise ProgrammingError(
-                f"the SQL has {count} parameter(s) (?) but {len(params)} value(s) were given"
-            )
+        query = _one_query(sql, params)  # refuse a bad query now, not in a worker
         self.sql = sql
         self.params = params
         self.transform = transform
-        self.ordered = bool(trees[0].args.get("order"))
+        self.ordered = bool(query.args.get("order"))
         self.root = con.root
         self.engine = con.engine.name
         self.storage_options = con.catalog.storage_options

@@ -119,17 +119,7 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, mapping: list[int | None]
         if index is None:
             arrays.append(pa.nulls(batch.num_rows, field.type))
             continue
-        array = batch.column(index)
-        if array.type != field.type:
-            try:
-                array = pc.cast(array, field.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise DataError(
-                    f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}"
-                ) from None
-        if not field.nullable and array.null_count:
-            raise DataError(f"column {field.name!r} is NOT NULL but the query gives NULL for it")
-        arrays.append(array)
+        arrays.append(_cast_to(batch.column(index), field, "the query"))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -300,7 +290,8 @@ def _update_through_engine(
     return Result.done(rows.num_rows)
 
 
-def _cast_to(array: pa.Array, field: pa.Field) -> pa.Array:
+def _cast_to(array: pa.Array, field: pa.Field, source: str = "the SET") -> pa.Array:
+    """``array`` as ``field`` stores it, or a DataError naming the column."""
     if array.type != field.type:
         try:
             array = pc.cast(array, field.type)
@@ -309,5 +300,5 @@ def _cast_to(array: pa.Array, field: pa.Field) -> pa.Array:
                 f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}"
             ) from None
     if not field.nullable and array.null_count:
-        raise DataError(f"column {field.name!r} is NOT NULL but the SET gives NULL")
+        raise DataError(f"column {field.name!r} is NOT NULL but {source} gives NULL for it")
     return array
