@@ -8,7 +8,7 @@ pull from, so ``fetchone`` on a large result reads one batch, not the whole resu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -24,6 +24,34 @@ if TYPE_CHECKING:
 log = logging.getLogger("lancesql")
 
 Row = tuple[Any, ...]
+
+
+def _parameters(parameters: Any) -> list[Any]:
+    """``parameters`` as a list of values lancesql can bind, or a ProgrammingError.
+
+    paramstyle is ``qmark``: values come as a sequence matched to ``?`` in order. Each
+    value must be one Arrow can hold (numbers, strings, bytes, dates, decimals, lists and
+    1-d arrays as vectors, None), checked here so that both engines refuse the same values
+    with the same message, before any statement runs.
+    """
+    if parameters is None:
+        return []
+    if isinstance(parameters, (str, bytes, Mapping)) or not isinstance(parameters, Iterable):
+        raise ProgrammingError(
+            "parameters must be a sequence (list or tuple) matched to ? in order; got "
+            f"{type(parameters).__name__} (named parameters are not supported: paramstyle is qmark)"
+        )
+    params = list(parameters)
+    for position, value in enumerate(params, 1):
+        try:
+            pa.scalar(value)
+        except (pa.ArrowException, TypeError, ValueError):
+            raise ProgrammingError(
+                f"parameter {position} cannot be bound: a {type(value).__name__} is not a SQL "
+                "value; bind numbers, strings, bytes, dates, decimals, None, or a flat list "
+                "or 1-d array of numbers for a vector"
+            ) from None
+    return params
 
 
 class Cursor:
@@ -69,9 +97,7 @@ class Cursor:
         """
         self._check_open()
         self._reset()
-        if parameters is not None and isinstance(parameters, (str, bytes, dict)):
-            raise ProgrammingError("parameters must be a sequence (list or tuple) matched to ? in order")
-        params = list(parameters) if parameters is not None else []
+        params = _parameters(parameters)
         trees, count = self.connection.parse(operation)
         if count != len(params):
             raise ProgrammingError(

@@ -149,6 +149,7 @@ def _add_columns(
         except (OSError, ValueError) as exc:
             raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
         return
+    _check_columns(ds, name, computed)
     lance_sql = _lance_transforms(ctx, computed, types)
     if lance_sql is not None:
         try:
@@ -159,6 +160,24 @@ def _add_columns(
             # engine computes it instead, and reports the error if it is the user's.
             pass
     backfill(ctx, ds, computed, types)
+
+
+def _check_columns(
+    ds: lance.LanceDataset, name: str, computed: dict[str, exp.Expression]
+) -> None:
+    """Refuse an expression naming a column the table lacks, before any work, with the
+    table's columns: the engine would name lancesql's internal ones instead."""
+    known = {c.lower() for c in ds.schema.names} | {"_rowid", "_rowaddr"}
+    for column, expression in computed.items():
+        for ref in expression.find_all(exp.Column):
+            inner = ref.find_ancestor(exp.Subquery, exp.Select, exp.Lambda)
+            if inner is not None or isinstance(ref.this, exp.Star):
+                continue  # a subquery's own tables, or a lambda's parameter
+            if ref.name.lower() not in known:
+                raise ProgrammingError(
+                    f"ADD COLUMN {column}: {name} has no column {ref.name!r} "
+                    f"(columns: {', '.join(ds.schema.names)})"
+                )
 
 
 def _computed(action: exp.Expression) -> exp.Expression | None:
