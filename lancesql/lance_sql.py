@@ -12,6 +12,7 @@ computed by the engine instead. :func:`to_lance` returns ``None`` for those.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -142,6 +143,12 @@ def _literal(node: exp.Placeholder, params: Sequence[Any]) -> exp.Expression | N
         return exp.Null()
     if isinstance(value, bool):
         return exp.Boolean(this=value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities have no literal in Lance's SQL: the engine runs it
+    if isinstance(value, int) and value == -(2**63):
+        # Lance reads -9223372036854775808 as minus a literal too large for BIGINT (a float).
+        largest = exp.Neg(this=exp.Literal.number(2**63 - 1))
+        return exp.paren(exp.Sub(this=largest, expression=exp.Literal.number(1)))
     if isinstance(value, (int, float)):
         return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
     if isinstance(value, str):

@@ -109,6 +109,7 @@ def lance_error(exc: BaseException, what: str) -> Error:
         or "invalid user input" in text.lower()
         or "error during planning" in lowered
         or "not supported" in lowered
+        or "lanceerror(schema)" in lowered
     ):
         cls = ProgrammingError
     elif isinstance(exc, OSError):

@@ -120,6 +120,11 @@ def _add_columns(
     empty: list[pa.Field] = []
     for action in actions:
         column = action.name
+        if not column or "." in column:
+            raise ProgrammingError(
+                f"bad column name {column!r}: a column name cannot be empty or contain '.' "
+                "(Lance reads a dot as a path into a struct column)"
+            )
         if column in existing or column in computed or column in {f.name for f in empty}:
             raise ProgrammingError(
                 f"column {column!r} already exists in {name}: pick another name, or "

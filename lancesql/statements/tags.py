@@ -52,6 +52,7 @@ def check_tag_name(name: str) -> str:
         0 < len(name.encode()) <= MAX_TAG_LENGTH
         and all((c.isascii() and c.isalnum()) or c in "._-" for c in name)
         and not name.startswith(".")
+        and not name.endswith((".", ".lock"))
         and ".." not in name
     )
     if not ok:
@@ -61,7 +62,7 @@ def check_tag_name(name: str) -> str:
             raise ProgrammingError(f"tag name is longer than {MAX_TAG_LENGTH} bytes")
         raise ProgrammingError(
             f"bad tag name {name!r}: use ASCII letters, digits, '.', '-' and '_' "
-            "(not starting with '.', no '..')"
+            "(not starting or ending with '.', no '..', not ending with '.lock')"
         )
     return name
 
