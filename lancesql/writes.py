@@ -275,6 +275,9 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     ds = found[0]
     columns: dict[str, str] = {}
     for item in query.expressions:
+        star = item if isinstance(item, exp.Star) else item.this if isinstance(item, exp.Column) else None
+        if isinstance(star, exp.Star) and any(star.args.values()):
+            return None  # * EXCLUDE / REPLACE / RENAME: the engine applies them
         if isinstance(item, exp.Star):
             columns.update({name: quote(name) for name in ds.schema.names})
             continue

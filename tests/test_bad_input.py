@@ -458,3 +458,13 @@ def test_unicode_and_quotes_in_table_and_column_names(wcon: lancesql.Connection)
     with pytest.raises(lancesql.ProgrammingError, match="unknown table 'naïve'"):
         cur.execute("SELECT * FROM naïve")
     usable(wcon)
+
+
+def test_star_modifiers_reach_the_write(wcon: lancesql.Connection) -> None:
+    """``* REPLACE`` / ``* EXCLUDE`` in INSERT ... SELECT and CREATE TABLE AS are applied
+    (a plain scan of one table is read by Lance directly, which must not drop them)."""
+    cur = wcon.cursor()
+    cur.execute("INSERT INTO mnist SELECT * REPLACE (id + 100000 AS id) FROM mnist WHERE id < 10")
+    assert cur.execute("SELECT count(*), min(id) FROM mnist WHERE id >= 100000").fetchall() == [(10, 100000)]
+    cur.execute("CREATE TABLE slim AS SELECT * EXCLUDE (image) FROM mnist WHERE label = 1")
+    assert [r[0] for r in cur.execute("DESCRIBE slim").fetchall()] == ["id", "label", "label_name", "image_emb"]
