@@ -7,9 +7,11 @@ pull from, so ``fetchone`` on a large result reads one batch, not the whole resu
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import pyarrow as pa
 
@@ -24,6 +26,34 @@ if TYPE_CHECKING:
 log = logging.getLogger("lancesql")
 
 Row = tuple[Any, ...]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _exclusive(method: Callable[Concatenate[Cursor, P], T]) -> Callable[Concatenate[Cursor, P], T]:
+    """Run ``method`` only when no other thread is inside the cursor, else InterfaceError.
+
+    ``threadsafety = 2``: threads share a connection, each with its own cursor. A cursor
+    used by two threads at once would hand one thread's rows to the other (or close the
+    result the other is reading), so the overlap is refused instead, with a message
+    saying what to do. Calls from one thread nest (``executemany`` runs ``execute``).
+    """
+
+    @functools.wraps(method)
+    def run(self: Cursor, *args: P.args, **kwargs: P.kwargs) -> T:
+        if not self._busy.acquire(blocking=False):
+            raise InterfaceError(
+                "this cursor is in use by another thread: threads may share a connection "
+                "but not a cursor (threadsafety = 2); give each thread its own "
+                "connection.cursor()"
+            )
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._busy.release()
+
+    return run
 
 
 def _parameters(parameters: Any) -> list[Any]:
@@ -71,6 +101,7 @@ class Cursor:
         self._rowcount = -1
         self._registered: dict[str, Any] = {}
         self._closed = False
+        self._busy = threading.RLock()
 
     # -- PEP 249 attributes --------------------------------------------------------------
     @property
@@ -90,6 +121,7 @@ class Cursor:
         return None if self._schema is None else self._row_pos
 
     # -- running -------------------------------------------------------------------------
+    @_exclusive
     def execute(self, operation: str, parameters: Sequence[Any] | None = None) -> Cursor:
         """Run ``operation``; ``?`` parameters are bound to ``parameters``, never pasted in.
 
@@ -118,6 +150,7 @@ class Cursor:
         self._set_result(result)
         return self
 
+    @_exclusive
     def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any]]) -> Cursor:
         """Run ``operation`` once per parameter sequence; rowcount is their sum."""
         total = 0
@@ -131,6 +164,7 @@ class Cursor:
         return self
 
     # -- fetching ------------------------------------------------------------------------
+    @_exclusive
     def fetchone(self) -> Row | None:
         """The next row, or None when the result is exhausted."""
         if self._row_pos >= len(self._rows) and not self._next_batch():
@@ -139,6 +173,7 @@ class Cursor:
         self._row_pos += 1
         return row
 
+    @_exclusive
     def fetchmany(self, size: int | None = None) -> list[Row]:
         """The next ``size`` rows (``arraysize`` by default)."""
         size = self.arraysize if size is None else size
@@ -151,6 +186,7 @@ class Cursor:
             out.extend(take)
         return out
 
+    @_exclusive
     def fetchall(self) -> list[Row]:
         """Every remaining row."""
         out = self._rows[self._row_pos :]
@@ -164,6 +200,7 @@ class Cursor:
         """Every remaining row as an Arrow table."""
         return self.fetch_record_batch().read_all()
 
+    @_exclusive
     def fetch_record_batch(self, rows_per_batch: int | None = None) -> pa.RecordBatchReader:
         """The remaining rows as a streaming Arrow reader; the cursor is exhausted after it."""
         reader = self._require_result()
@@ -199,6 +236,7 @@ class Cursor:
     def setoutputsize(self, size: Any, column: int | None = None) -> None:
         """Accepted and ignored, as PEP 249 allows."""
 
+    @_exclusive
     def close(self) -> None:
         """Release the cursor; further use raises InterfaceError."""
         if self._closed:

@@ -467,4 +467,5 @@ def test_star_modifiers_reach_the_write(wcon: lancesql.Connection) -> None:
     cur.execute("INSERT INTO mnist SELECT * REPLACE (id + 100000 AS id) FROM mnist WHERE id < 10")
     assert cur.execute("SELECT count(*), min(id) FROM mnist WHERE id >= 100000").fetchall() == [(10, 100000)]
     cur.execute("CREATE TABLE slim AS SELECT * EXCLUDE (image) FROM mnist WHERE label = 1")
-    assert [r[0] for r in cur.execute("DESCRIBE slim").fetchall()] == ["id", "label", "label_name", "image_emb"]
+    columns = [r[0] for r in cur.execute("DESCRIBE slim").fetchall()]
+    assert columns == ["id", "label", "label_name", "image_emb"]

@@ -1,8 +1,7 @@
 """Crash safety: each writing statement runs in a child process that is SIGKILLed at a
 random point (a seeded delay after the statement starts; ``LANCESQL_CRASH_SEED``
-picks other points). The table must then open, be
-at the old version or the new one with that version's content, hold every row, and take
-the statement again.
+picks other points). The table must then open, be at the old version or the new one
+with that version's content, hold every row, and take the statement again.
 
 A slow scalar function (``slow_double``, sleeping in each call) stretches the statements
 that stream rows through the engine, so the kill lands while data files are being
@@ -43,7 +42,11 @@ import lancesql
 con = lancesql.connect(sys.argv[1], settings={"backfill_batch_size": 500})
 cur = con.cursor()
 print("start", flush=True)
-cur.execute(sys.argv[2])
+try:
+    cur.execute(sys.argv[2])
+except lancesql.Error as exc:
+    print(f"error {type(exc).__name__}: {exc}", flush=True)
+    sys.exit(3)
 print("done", flush=True)
 """
 

@@ -27,7 +27,7 @@ from lancesql.lance_sql import to_lance
 from lancesql.parse import tokenize
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import command_tokens, statement
-from lancesql.writes import committed, lance_error, open_target
+from lancesql.writes import committed, is_conflict, lance_error, open_target
 
 
 @statement(exp.Alter)
@@ -160,10 +160,11 @@ def _add_columns(
         try:
             ds.add_columns(lance_sql)
             return
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            if is_conflict(exc):
+                raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
             # Lance refused it (an unknown function, a type it cannot coerce): the
             # engine computes it instead, and reports the error if it is the user's.
-            pass
     backfill(ctx, ds, computed, types)
 
 
