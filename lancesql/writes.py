@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 
 import lance
 import pyarrow as pa
+from lance.commit import CommitConflictError
 from sqlglot import exp
 
 from lancesql.catalog import SUFFIX
@@ -94,7 +95,7 @@ def is_conflict(exc: BaseException) -> bool:
     append too); a commit it cannot rebase (a new column while rows were appended or
     deleted) fails whole, so the statement can simply run again on the new version.
     """
-    return isinstance(exc, lance.commit.CommitConflictError) or (
+    return isinstance(exc, CommitConflictError) or (
         isinstance(exc, OSError) and "commit conflict" in str(exc).lower()
     )
 
