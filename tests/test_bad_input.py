@@ -86,7 +86,7 @@ READING_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         "(SELECT image_emb FROM mnist WHERE id = -1), 3)",
         None,
         lancesql.DataError,
-        r"query vector is NULL \(a subquery that found no row",
+        r"query vector is NULL \(a NULL value, or a subquery that found no row",
     ),
     (
         "search: k = 0",
@@ -469,3 +469,25 @@ def test_star_modifiers_reach_the_write(wcon: lancesql.Connection) -> None:
     cur.execute("CREATE TABLE slim AS SELECT * EXCLUDE (image) FROM mnist WHERE label = 1")
     columns = [r[0] for r in cur.execute("DESCRIBE slim").fetchall()]
     assert columns == ["id", "label", "label_name", "image_emb"]
+
+
+def test_rows_with_null_vectors_are_left_out_of_searches(wcon: lancesql.Connection) -> None:
+    """A NULL vector has no distance: searches never return its row (documented), and
+    searching *with* it is a DataError."""
+    cur = wcon.cursor()
+    cur.execute("INSERT INTO mnist (id, label) VALUES (90000, 3)")
+    searches = [
+        "SELECT id FROM vector_search('mnist', 'image_emb', ?, 6000)",
+        "SELECT id FROM vector_search('mnist', 'image_emb', ?, 6000, use_index => false)",
+        "SELECT id FROM vector_search('mnist', 'image_emb', ?, 6000, filter => 'label = 3')",
+        "SELECT id FROM mnist ORDER BY array_distance(image_emb, ?::FLOAT[512]) LIMIT 6000",
+    ]
+    for sql in searches:
+        found = [r[0] for r in cur.execute(sql, [VECTOR]).fetchall()]
+        assert 90000 not in found and len(found) in (5000, 500), sql
+    with pytest.raises(lancesql.DataError, match="query vector is NULL"):
+        cur.execute(
+            "SELECT * FROM vector_search('mnist', 'image_emb', "
+            "(SELECT image_emb FROM mnist WHERE id = 90000), 3)"
+        )
+    usable(wcon)

@@ -153,7 +153,7 @@ def query_vector(function: str, query: Any, field: pa.Field) -> np.ndarray:
     """``query`` as a 1-d array matching the column's length."""
     if query is None:
         raise DataError(
-            f"{function}(): the query vector is NULL (a subquery that found no row gives NULL)"
+            f"{function}(): the query vector is NULL (a NULL value, or a subquery that found no row)"
         )
     if isinstance(query, pa.Array | pa.ChunkedArray | pa.Scalar):
         query = query.to_pylist() if not isinstance(query, pa.Scalar) else query.as_py()
