@@ -275,6 +275,8 @@ def test_documented_results(
     assert rows(con, sql, params) == expected
 
 
+UNKNOWN_TABLE = r"unknown table 'nope'.*tables: mnist"
+
 #: Writes that must fail and leave the table at its version: (id, sql, params, class, regex).
 WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
     (
@@ -381,6 +383,58 @@ WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         None,
         lancesql.ProgrammingError,
         r"mnist has no column 'nope'",
+    ),
+    *[
+        (f"unknown table: {sql.split()[0]}", sql, None, lancesql.ProgrammingError, UNKNOWN_TABLE)
+        for sql in (
+            "INSERT INTO nope VALUES (1)",
+            "DELETE FROM nope",
+            "UPDATE nope SET a = 1",
+            "ALTER TABLE nope ADD COLUMN c INT AS (1)",
+            "DROP TABLE nope",
+        )
+    ],
+    (
+        "CREATE TABLE over an existing one",
+        "CREATE TABLE mnist AS SELECT 1 AS x",
+        None,
+        lancesql.ProgrammingError,
+        r"'mnist' already exists: use CREATE OR REPLACE TABLE",
+    ),
+    (
+        "CREATE INDEX: unknown column",
+        "CREATE INDEX ON mnist USING BTREE (nope)",
+        None,
+        lancesql.ProgrammingError,
+        r"mnist has no column 'nope'",
+    ),
+    (
+        "CREATE INDEX: unknown kind",
+        "CREATE INDEX ON mnist USING FANCY (label)",
+        None,
+        lancesql.ProgrammingError,
+        r"unknown index type FANCY: use one of IVF_PQ",
+    ),
+    (
+        "RESTORE: unknown version",
+        "RESTORE TABLE mnist TO VERSION 99",
+        None,
+        lancesql.ProgrammingError,
+        r"no version 99; its versions are 1\.\.7",
+    ),
+    (
+        "tag: unknown version",
+        "ALTER TABLE mnist CREATE TAG t1 AS OF VERSION 99",
+        None,
+        lancesql.ProgrammingError,
+        r"no version 99",
+    ),
+    (
+        "tag: drop an unknown one",
+        "ALTER TABLE mnist DROP TAG nope",
+        None,
+        lancesql.ProgrammingError,
+        r"no tag 'nope'",
     ),
     (
         "tag: space in name",
