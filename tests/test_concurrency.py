@@ -207,3 +207,21 @@ def test_a_cursor_used_by_two_threads_at_once_says_so(shared: lancesql.Connectio
     cur._next_batch = real  # type: ignore[method-assign]
     # Once the other thread is done, the cursor works from this one.
     assert cur.execute("SELECT count(*) FROM mnist").fetchone() == (5000,)
+
+
+def test_threads_writing_through_one_connection(root: Path, engine: str) -> None:
+    """Appends from four threads of one connection all land (Lance rebases appends)."""
+    with lancesql.connect(root, engine=engine) as con:
+
+        def append(worker: int) -> int:
+            cur = con.cursor()
+            for i in range(3):
+                offset = 100_000 * (worker + 1) + 1000 * i
+                sql = "INSERT INTO mnist SELECT * REPLACE (id + ? AS id) FROM mnist WHERE id < 10"
+                assert cur.execute(sql, [offset]).rowcount == 10
+            return worker
+
+        with ThreadPoolExecutor(4) as pool:
+            assert sorted(pool.map(append, range(4))) == [0, 1, 2, 3]
+        assert rows(con, "SELECT count(*), count(DISTINCT id) FROM mnist") == [(5120, 5120)]
+        assert rows(con, "SELECT max(version) FROM lance_versions('mnist')") == [(19,)]
