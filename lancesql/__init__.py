@@ -41,7 +41,8 @@ from lancesql.types import (
 
 #: PEP 249: the DB-API level supported.
 apilevel = "2.0"
-#: PEP 249: threads may share the module and connections, but not cursors.
+#: PEP 249: threads may share the module and connections, but not cursors (a cursor
+#: that two threads use at once raises InterfaceError rather than mix their results).
 threadsafety = 2
 #: PEP 249: parameters are question marks, bound by position.
 paramstyle = "qmark"

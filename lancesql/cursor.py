@@ -7,9 +7,11 @@ pull from, so ``fetchone`` on a large result reads one batch, not the whole resu
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import pyarrow as pa
 
@@ -24,6 +26,62 @@ if TYPE_CHECKING:
 log = logging.getLogger("lancesql")
 
 Row = tuple[Any, ...]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _exclusive(method: Callable[Concatenate[Cursor, P], T]) -> Callable[Concatenate[Cursor, P], T]:
+    """Run ``method`` only when no other thread is inside the cursor, else InterfaceError.
+
+    ``threadsafety = 2``: threads share a connection, each with its own cursor. A cursor
+    used by two threads at once would hand one thread's rows to the other (or close the
+    result the other is reading), so the overlap is refused instead, with a message
+    saying what to do. Calls from one thread nest (``executemany`` runs ``execute``).
+    """
+
+    @functools.wraps(method)
+    def run(self: Cursor, *args: P.args, **kwargs: P.kwargs) -> T:
+        if not self._busy.acquire(blocking=False):
+            raise InterfaceError(
+                "this cursor is in use by another thread: threads may share a connection "
+                "but not a cursor (threadsafety = 2); give each thread its own "
+                "connection.cursor()"
+            )
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._busy.release()
+
+    return run
+
+
+def _parameters(parameters: Any) -> list[Any]:
+    """``parameters`` as a list of values lancesql can bind, or a ProgrammingError.
+
+    paramstyle is ``qmark``: values come as a sequence matched to ``?`` in order. Each
+    value must be one Arrow can hold (numbers, strings, bytes, dates, decimals, lists and
+    1-d arrays as vectors, None), checked here so that both engines refuse the same values
+    with the same message, before any statement runs.
+    """
+    if parameters is None:
+        return []
+    if isinstance(parameters, (str, bytes, Mapping)) or not isinstance(parameters, Iterable):
+        raise ProgrammingError(
+            "parameters must be a sequence (list or tuple) matched to ? in order; got "
+            f"{type(parameters).__name__} (named parameters are not supported: paramstyle is qmark)"
+        )
+    params = list(parameters)
+    for position, value in enumerate(params, 1):
+        try:
+            pa.scalar(value)
+        except (pa.ArrowException, TypeError, ValueError):
+            raise ProgrammingError(
+                f"parameter {position} cannot be bound: a {type(value).__name__} is not a SQL "
+                "value; bind numbers, strings, bytes, dates, decimals, None, or a flat list "
+                "or 1-d array of numbers for a vector"
+            ) from None
+    return params
 
 
 class Cursor:
@@ -43,6 +101,7 @@ class Cursor:
         self._rowcount = -1
         self._registered: dict[str, Any] = {}
         self._closed = False
+        self._busy = threading.RLock()
 
     # -- PEP 249 attributes --------------------------------------------------------------
     @property
@@ -62,6 +121,7 @@ class Cursor:
         return None if self._schema is None else self._row_pos
 
     # -- running -------------------------------------------------------------------------
+    @_exclusive
     def execute(self, operation: str, parameters: Sequence[Any] | None = None) -> Cursor:
         """Run ``operation``; ``?`` parameters are bound to ``parameters``, never pasted in.
 
@@ -69,9 +129,7 @@ class Cursor:
         """
         self._check_open()
         self._reset()
-        if parameters is not None and isinstance(parameters, (str, bytes, dict)):
-            raise ProgrammingError("parameters must be a sequence (list or tuple) matched to ? in order")
-        params = list(parameters) if parameters is not None else []
+        params = _parameters(parameters)
         trees, count = self.connection.parse(operation)
         if count != len(params):
             raise ProgrammingError(
@@ -92,6 +150,7 @@ class Cursor:
         self._set_result(result)
         return self
 
+    @_exclusive
     def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any]]) -> Cursor:
         """Run ``operation`` once per parameter sequence; rowcount is their sum."""
         total = 0
@@ -105,6 +164,7 @@ class Cursor:
         return self
 
     # -- fetching ------------------------------------------------------------------------
+    @_exclusive
     def fetchone(self) -> Row | None:
         """The next row, or None when the result is exhausted."""
         if self._row_pos >= len(self._rows) and not self._next_batch():
@@ -113,6 +173,7 @@ class Cursor:
         self._row_pos += 1
         return row
 
+    @_exclusive
     def fetchmany(self, size: int | None = None) -> list[Row]:
         """The next ``size`` rows (``arraysize`` by default)."""
         size = self.arraysize if size is None else size
@@ -125,6 +186,7 @@ class Cursor:
             out.extend(take)
         return out
 
+    @_exclusive
     def fetchall(self) -> list[Row]:
         """Every remaining row."""
         out = self._rows[self._row_pos :]
@@ -138,6 +200,7 @@ class Cursor:
         """Every remaining row as an Arrow table."""
         return self.fetch_record_batch().read_all()
 
+    @_exclusive
     def fetch_record_batch(self, rows_per_batch: int | None = None) -> pa.RecordBatchReader:
         """The remaining rows as a streaming Arrow reader; the cursor is exhausted after it."""
         reader = self._require_result()
@@ -173,6 +236,7 @@ class Cursor:
     def setoutputsize(self, size: Any, column: int | None = None) -> None:
         """Accepted and ignored, as PEP 249 allows."""
 
+    @_exclusive
     def close(self) -> None:
         """Release the cursor; further use raises InterfaceError."""
         if self._closed:

@@ -17,6 +17,7 @@ rules that move a WHERE into Lance (:func:`is_lance_predicate`, ``push_limit``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -159,6 +160,12 @@ def literal(value: Any) -> exp.Expression | None:
         return exp.Null()
     if isinstance(value, bool):
         return exp.Boolean(this=value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities have no literal in Lance's SQL: the engine runs it
+    if isinstance(value, int) and value == -(2**63):
+        # Lance reads -9223372036854775808 as minus a literal too large for BIGINT (a float).
+        largest = exp.Neg(this=exp.Literal.number(2**63 - 1))
+        return exp.paren(exp.Sub(this=largest, expression=exp.Literal.number(1)))
     if isinstance(value, (int, float)):
         number = exp.Literal.number(abs(value))
         return exp.Neg(this=number) if value < 0 else number

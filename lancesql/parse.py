@@ -68,6 +68,8 @@ def preprocess(sql: str) -> tuple[str, int]:
 
     >>> preprocess("SELECT * FROM t AT (TAG => 'v1') WHERE a = ? AND b = '?'")
     ("SELECT * FROM t AT (VERSION => 'v1') WHERE a = $1 AND b = '?'", 1)
+    >>> preprocess("SELECT ?::FLOAT[2], ?")
+    ('SELECT $1::FLOAT[2], $2', 2)
     """
     tokens = tokenize(sql)
     edits: list[tuple[int, int, str]] = []
@@ -78,6 +80,9 @@ def preprocess(sql: str) -> tuple[str, int]:
         if tok.token_type == TokenType.PLACEHOLDER and tok.text == "?":
             count += 1
             edits.append((tok.start, tok.end + 1, f"${count}"))
+        elif tok.token_type == TokenType.QDCOLON:  # ``?::FLOAT[512]`` is one token
+            count += 1
+            edits.append((tok.start, tok.end + 1, f"${count}::"))
         elif (
             tok.text.upper() == "AT"
             and i + 5 < len(tokens)

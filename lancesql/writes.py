@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 
 import lance
 import pyarrow as pa
+from lance.commit import CommitConflictError
 from sqlglot import exp
 
 from lancesql.catalog import SUFFIX
@@ -87,6 +88,18 @@ def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = N
         ctx.catalog.refreshed(ds.checkout_version(ds.version))
 
 
+def is_conflict(exc: BaseException) -> bool:
+    """Whether Lance refused a commit because another writer committed first.
+
+    Lance rebases what it can (two appends both land; a delete or update after an
+    append too); a commit it cannot rebase (a new column while rows were appended or
+    deleted) fails whole, so the statement can simply run again on the new version.
+    """
+    return isinstance(exc, CommitConflictError) or (
+        isinstance(exc, OSError) and "commit conflict" in str(exc).lower()
+    )
+
+
 def lance_error(exc: BaseException, what: str) -> Error:
     """A Lance error as a DB-API error whose message says which statement failed."""
     if isinstance(exc, Error):
@@ -98,7 +111,14 @@ def lance_error(exc: BaseException, what: str) -> Error:
     message = f"{what}: {first}"
     lowered = first.lower()
     cls: type[Error]
-    if "already exists" in lowered or "duplicate" in lowered:
+    if is_conflict(exc):
+        cls = OperationalError
+        message = (
+            f"{what}: another writer committed to the table while this statement ran, and "
+            f"the two changes cannot be combined; nothing was written: run the statement "
+            f"again (Lance: {first})"
+        )
+    elif "already exists" in lowered or "duplicate" in lowered:
         cls = IntegrityError
     elif "cast" in lowered or "overflow" in lowered:
         cls = DataError
@@ -109,6 +129,7 @@ def lance_error(exc: BaseException, what: str) -> Error:
         or "invalid user input" in text.lower()
         or "error during planning" in lowered
         or "not supported" in lowered
+        or "lanceerror(schema)" in lowered
     ):
         cls = ProgrammingError
     elif isinstance(exc, OSError):
@@ -274,6 +295,9 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     ds = found[0]
     columns: dict[str, str] = {}
     for item in query.expressions:
+        star = item if isinstance(item, exp.Star) else item.this if isinstance(item, exp.Column) else None
+        if isinstance(star, exp.Star) and any(star.args.values()):
+            return None  # * EXCLUDE / REPLACE / RENAME: the engine applies them
         if isinstance(item, exp.Star):
             columns.update({name: quote(name) for name in ds.schema.names})
             continue

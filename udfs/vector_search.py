@@ -153,7 +153,7 @@ def query_vector(function: str, query: Any, field: pa.Field) -> np.ndarray:
     """``query`` as a 1-d array matching the column's length."""
     if query is None:
         raise DataError(
-            f"{function}(): the query vector is NULL (a subquery that found no row gives NULL)"
+            f"{function}(): the query vector is NULL (a NULL value, or a subquery that found no row)"
         )
     if isinstance(query, pa.Array | pa.ChunkedArray | pa.Scalar):
         query = query.to_pylist() if not isinstance(query, pa.Scalar) else query.as_py()
@@ -334,18 +334,24 @@ def vector_search(
     refine_factor = check_positive(name, "refine_factor", refine_factor)
     if filter is not None and not isinstance(filter, str):
         raise ProgrammingError(f"{name}(): filter must be a condition, e.g. filter => 'label = 3'")
-    plan = plan_search(
-        connection, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
-    )
     wanted = read_columns(ds, columns, "_distance")
-    scanner = ds.scanner(
-        columns=wanted,
-        filter=filter,
-        prefilter=True if filter else None,
-        nearest=plan.nearest,
-        disable_scoring_autoprojection=True,
-    )
-    result = scanner.to_table()
+    try:
+        plan = plan_search(
+            connection, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
+        )
+        scanner = ds.scanner(
+            columns=wanted,
+            filter=filter,
+            prefilter=True if filter else None,
+            nearest=plan.nearest,
+            disable_scoring_autoprojection=True,
+        )
+        result = scanner.to_table()
+    except (OSError, ValueError) as exc:
+        from lancesql.writes import lance_error
+
+        what = f"{name}(): the filter {filter!r} failed" if filter else f"{name}() failed"
+        raise lance_error(exc, what) from exc
     if is_collecting():
         details = {
             "path": f"{plan.path} ({plan.reason})",

@@ -27,7 +27,7 @@ from lancesql.lance_sql import to_lance
 from lancesql.parse import tokenize
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import command_tokens, statement
-from lancesql.writes import committed, lance_error, open_target
+from lancesql.writes import committed, is_conflict, lance_error, open_target
 
 
 @statement(exp.Alter)
@@ -120,6 +120,11 @@ def _add_columns(
     empty: list[pa.Field] = []
     for action in actions:
         column = action.name
+        if not column or "." in column:
+            raise ProgrammingError(
+                f"bad column name {column!r}: a column name cannot be empty or contain '.' "
+                "(Lance reads a dot as a path into a struct column)"
+            )
         if column in existing or column in computed or column in {f.name for f in empty}:
             raise ProgrammingError(
                 f"column {column!r} already exists in {name}: pick another name, or "
@@ -149,16 +154,36 @@ def _add_columns(
         except (OSError, ValueError) as exc:
             raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
         return
+    _check_columns(ds, name, computed)
     lance_sql = _lance_transforms(ctx, computed, types)
     if lance_sql is not None:
         try:
             ds.add_columns(lance_sql)
             return
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            if is_conflict(exc):
+                raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
             # Lance refused it (an unknown function, a type it cannot coerce): the
             # engine computes it instead, and reports the error if it is the user's.
-            pass
     backfill(ctx, ds, computed, types)
+
+
+def _check_columns(
+    ds: lance.LanceDataset, name: str, computed: dict[str, exp.Expression]
+) -> None:
+    """Refuse an expression naming a column the table lacks, before any work, with the
+    table's columns: the engine would name lancesql's internal ones instead."""
+    known = {c.lower() for c in ds.schema.names} | {"_rowid", "_rowaddr"}
+    for column, expression in computed.items():
+        for ref in expression.find_all(exp.Column):
+            inner = ref.find_ancestor(exp.Subquery, exp.Select, exp.Lambda)
+            if inner is not None or isinstance(ref.this, exp.Star):
+                continue  # a subquery's own tables, or a lambda's parameter
+            if ref.name.lower() not in known:
+                raise ProgrammingError(
+                    f"ADD COLUMN {column}: {name} has no column {ref.name!r} "
+                    f"(columns: {', '.join(ds.schema.names)})"
+                )
 
 
 def _computed(action: exp.Expression) -> exp.Expression | None:

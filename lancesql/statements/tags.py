@@ -38,17 +38,21 @@ MAX_TAG_LENGTH = 200
 def check_tag_name(name: str) -> str:
     """``name`` if Lance can store it as a tag, else a ProgrammingError saying why.
 
+    ASCII only: Lance stores a tag in a file named after it, and a non-ASCII name can be
+    created but not dropped again (its file name is percent-encoded twice on delete).
+
     >>> check_tag_name("clip-v1.2_final")
     'clip-v1.2_final'
     >>> check_tag_name("x'; DROP TABLE t --")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    lancesql.errors.ProgrammingError: bad tag name "x'; DROP TABLE t --": use letters, ...
+    lancesql.errors.ProgrammingError: bad tag name "x'; DROP TABLE t --": use ASCII letters, ...
     """
     ok = (
         0 < len(name.encode()) <= MAX_TAG_LENGTH
-        and all(c.isalnum() or c in "._-" for c in name)
+        and all((c.isascii() and c.isalnum()) or c in "._-" for c in name)
         and not name.startswith(".")
+        and not name.endswith((".", ".lock"))
         and ".." not in name
     )
     if not ok:
@@ -57,8 +61,8 @@ def check_tag_name(name: str) -> str:
         if len(name.encode()) > MAX_TAG_LENGTH:
             raise ProgrammingError(f"tag name is longer than {MAX_TAG_LENGTH} bytes")
         raise ProgrammingError(
-            f"bad tag name {name!r}: use letters, digits, '.', '-' and '_' "
-            "(not starting with '.', no '..')"
+            f"bad tag name {name!r}: use ASCII letters, digits, '.', '-' and '_' "
+            "(not starting or ending with '.', no '..', not ending with '.lock')"
         )
     return name
 
