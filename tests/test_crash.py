@@ -34,7 +34,7 @@ from udfs.registry import scalar_function
 SLOW = float(os.environ.get("SLOW", "0"))
 
 @scalar_function("slow_double", (pa.int64(),), pa.int64())
-def slow_double(ids):
+def slow_double(connection, ids):
     time.sleep(SLOW)
     return pc.multiply(ids, 2)
 
