@@ -122,7 +122,8 @@ def test_smaller_batches_give_the_same_vectors(
 
 @pytest.fixture
 def odd_images(tmp_path: Path) -> Path:
-    """A root whose table ``odd`` holds a PNG, a NULL, bytes that are no image, a JPEG."""
+    """A root whose table ``odd`` holds a PNG, a NULL, bytes that are no image, a JPEG,
+    and a PNG cut off half-way (a truncated download)."""
     from PIL import Image
     from skimage import data
 
@@ -137,8 +138,10 @@ def odd_images(tmp_path: Path) -> Path:
         b"not an image at all",
         encoded(data.astronaut(), "JPEG"),
     ]
+    whole = encoded(data.coffee(), "PNG")
+    images.append(whole[: len(whole) // 2])
     table = pa.table(
-        {"id": pa.array([0, 1, 2, 3], pa.int64()), "image": pa.array(images, pa.large_binary())}
+        {"id": pa.array([0, 1, 2, 3, 4], pa.int64()), "image": pa.array(images, pa.large_binary())}
     )
     lance.write_dataset(table, tmp_path / "odd.lance")
     return tmp_path
@@ -146,12 +149,12 @@ def odd_images(tmp_path: Path) -> Path:
 
 def test_null_and_bad_images(odd_images: Path, engine: str, weights: SimpleNamespace) -> None:
     with lancesql.connect(odd_images, engine=engine, clip={"pretrained": weights.path}) as con:
-        with pytest.warns(BadImageWarning, match=r"1 of 4 values are not readable images"):
+        with pytest.warns(BadImageWarning, match=r"2 of 5 values are not readable images"):
             table = con.execute(
                 "SELECT id, image, embed_image(image) AS emb FROM odd ORDER BY id"
             ).fetch_arrow_table()
         emb = table["emb"].to_pylist()
-        assert emb[1] is None and emb[2] is None
+        assert emb[1] is None and emb[2] is None and emb[4] is None
         images = table["image"].to_pylist()
         np.testing.assert_allclose(
             vectors([emb[0], emb[3]]),
@@ -160,7 +163,7 @@ def test_null_and_bad_images(odd_images: Path, engine: str, weights: SimpleNames
         )
         con.execute("SET lancesql.clip_on_error = 'error'")
         with pytest.raises(
-            lancesql.DataError, match=r"value 3 of a batch of 4 is not a readable image"
+            lancesql.DataError, match=r"value 3 of a batch of 5 is not a readable image"
         ):
             con.execute("SELECT embed_image(image) FROM odd ORDER BY id").fetchall()
         assert rows(con, "SELECT embed_image(image) FROM odd WHERE id = 1") == [(None,)]
