@@ -71,15 +71,16 @@ def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
 def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
     """Bind a prepared query's sources and parameters and run it.
 
-    A query that only picks columns of one search's result is answered from that Arrow
-    table without the engine (see :mod:`lancesql.direct`).
+    A query that only picks columns of one source (a search's result, or a Lance table
+    read through a filter Lance evaluates) is answered without the engine (see
+    :mod:`lancesql.direct`).
     """
     computed: dict[str, Source] = {}
     picked = direct.picked_columns(prepared.tree)
     if picked is not None:
-        table, columns = picked
+        table, columns, where = picked
         source = computed[table.name] = call_source(ctx, table)
-        result = direct.project(source, columns)
+        result = direct.project(source, columns, where, lambda p: parameter(ctx, p), table.alias_or_name)
         if result is not None:
             notes = _notes(source)
             return Result.of(result.replace_schema_metadata({**(result.schema.metadata or {}), **notes}))

@@ -122,3 +122,19 @@ def test_quoted_column_names_reach_lance_as_columns(tmp_path: Path, engine: str)
             .fetchall()
         )
         assert len(found) == 3 and all(i % 5 == 3 for (i,) in found)
+
+
+def test_a_plain_filtered_read_is_answered_by_lance_alone(con: lancesql.Connection) -> None:
+    ds = lance.dataset(con.catalog.uri_for("mnist"))
+    expected = ds.to_table(columns=["id", "label_name"], filter="label = 3 AND id < 2000")
+    cur = con.cursor()
+    got = cur.execute("SELECT id, label_name AS name FROM mnist WHERE label = ? AND id < 2000", [3])
+    assert [d[0] for d in got.description or []] == ["id", "name"]
+    assert sorted(got.fetchall()) == sorted(
+        zip(expected["id"].to_pylist(), expected["label_name"].to_pylist(), strict=True)
+    )
+    plan = cur.execute("EXPLAIN SELECT id FROM mnist WHERE label = 3").fetchall()
+    assert "without running the engine" in plan[0][1]
+    # what Lance cannot evaluate alike goes to the engine, with the same answer
+    upper = cur.execute("SELECT id FROM mnist WHERE upper(label_name) = '3' AND label = 3").fetchall()
+    assert sorted(upper) == sorted((i,) for i in ds.to_table(filter="label = 3")["id"].to_pylist())

@@ -65,8 +65,9 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     plans = [_engine_plan(plan)]
     if direct.picked_columns(rewritten) is not None:
         plans[0] = (
-            "(the query only picks columns of a search result: lancesql selects them from "
-            "it without running the engine, when their types allow; otherwise this runs)\n"
+            "(the query only picks columns of one source: lancesql reads them from the "
+            "search result, or with Lance's scanner and the filter below, without running "
+            "the engine, when their types allow; otherwise this runs)\n"
             + plans[0]
         )
     for read in [*scanned, *reads]:
