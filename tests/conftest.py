@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -55,6 +56,26 @@ def wcon(root: Path, engine: str) -> Iterator[lancesql.Connection]:
     """A connection to a writable copy of the MNIST root, on each engine."""
     with lancesql.connect(root, engine=engine) as connection:
         yield connection
+
+
+def fuzz_settings(default_examples: int) -> settings:
+    """Hypothesis settings for the fuzzers: bounded, no deadline (engines warm up), no
+    example database; ``LANCESQL_FUZZ_EXAMPLES`` raises the count for a longer hunt."""
+    return settings(
+        max_examples=int(os.environ.get("LANCESQL_FUZZ_EXAMPLES", str(default_examples))),
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        database=None,
+    )
+
+
+@pytest.fixture(scope="module")
+def both(mnist_root: Path) -> Iterator[dict[str, lancesql.Connection]]:
+    """One read-only connection per engine, for differential tests."""
+    cons = {e: lancesql.connect(mnist_root, engine=e) for e in ENGINES}
+    yield cons
+    for c in cons.values():
+        c.close()
 
 
 def rows(con: lancesql.Connection, sql: str, params: list | None = None) -> list[tuple]:

@@ -4,32 +4,16 @@ never change a statement's meaning (injection)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import lance
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlglot import exp
 
 import lancesql
+from tests.conftest import fuzz_settings
 
-FUZZ = settings(
-    max_examples=int(os.environ.get("LANCESQL_FUZZ_EXAMPLES", "60")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-    database=None,
-)
-
-
-@pytest.fixture(scope="module")
-def both(mnist_root: Path) -> Iterator[dict[str, lancesql.Connection]]:
-    cons = {e: lancesql.connect(mnist_root, engine=e) for e in ("duckdb", "datafusion")}
-    yield cons
-    for c in cons.values():
-        c.close()
+FUZZ = fuzz_settings(60)
 
 
 def literal(value: object) -> str:
