@@ -141,6 +141,11 @@ class Catalog:
         key = (ref.uri, number)
         with self._lock:
             pinned = self._pinned.get(key)
+        if pinned is not None and not _manifest_kept(ref.uri, number):
+            # another process cleaned this version up since it was cached
+            with self._lock:
+                self._pinned.pop(key, None)
+            raise self._missing_version(latest, ref.uri, number)
         if pinned is None:
             try:
                 pinned = latest.checkout_version(number)
@@ -235,8 +240,7 @@ class Catalog:
                 f"are {span} (SHOW VERSIONS FROM {name})"
             )
         return ProgrammingError(
-            f"table {name!r} has no version {number}; its versions are {span} "
-            f"(SHOW VERSIONS FROM {name})"
+            f"table {name!r} has no version {number}; its versions are {span} (SHOW VERSIONS FROM {name})"
         )
 
     def _missing_table(self, uri: str, exc: BaseException | None) -> Exception:
@@ -248,11 +252,21 @@ class Catalog:
                 names = []
             known = ", ".join(names) if names else "none"
             return ProgrammingError(
-                f"unknown table {name!r}: there is no {name}{SUFFIX} under {self.root} "
-                f"(tables: {known})"
+                f"unknown table {name!r}: there is no {name}{SUFFIX} under {self.root} (tables: {known})"
             )
         detail = f": {str(exc).splitlines()[0]}" if exc else ""
         return ProgrammingError(f"no Lance dataset at {uri!r}{detail}")
+
+
+def _manifest_kept(uri: str, version: int) -> bool:
+    """Whether version ``version``'s manifest is still there: a file test for a local
+    dataset (either naming scheme Lance uses), assumed true for object stores."""
+    if "://" in uri:
+        return True
+    versions = os.path.join(uri, "_versions")
+    return os.path.exists(os.path.join(versions, f"{2**64 - 1 - version}.manifest")) or os.path.exists(
+        os.path.join(versions, f"{version}.manifest")
+    )
 
 
 def _uri_of(ds: lance.LanceDataset) -> str:

@@ -4,6 +4,8 @@ RESTORE TABLE, queries across versions, and the errors for versions that do not 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -249,3 +251,18 @@ def test_a_version_removed_by_cleanup_is_an_operational_error(
     with pytest.raises(lancesql.OperationalError, match=r"versions kept are 7\.\.7"):
         wcon.execute("RESTORE TABLE mnist TO VERSION 2")
     assert [r[0] for r in rows(wcon, "SHOW VERSIONS FROM mnist")] == [7]
+
+
+def test_a_cached_version_cleaned_up_by_another_process_is_an_operational_error(
+    root: Path, engine: str
+) -> None:
+    with lancesql.connect(root, engine=engine) as con:
+        assert con.execute("SELECT count(*) FROM mnist AT (VERSION => 2)").fetchall() == [(2500,)]
+        script = (
+            "import datetime as dt, lance; "
+            f"lance.dataset({str(root / 'mnist.lance')!r}).cleanup_old_versions(older_than=dt.timedelta(0))"
+        )
+        subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+        with pytest.raises(lancesql.OperationalError, match=r"version 2 .* removed by cleanup"):
+            con.execute("SELECT count(*) FROM mnist AT (VERSION => 2)")
+        assert con.execute("SELECT count(*) FROM mnist").fetchall() == [(5000,)]
