@@ -153,7 +153,7 @@ class LocalQuery:
 
     def __init__(self, ctx: StatementContext, tree: exp.Expression):
         self.ctx = ctx
-        tree = rewrite(tree, ctx.connection.engine.rules)
+        tree = rewrite(tree, ctx.connection.engine.rules, settings=ctx.settings)
         for table in list(tree.find_all(exp.Table)):
             call = table.meta.get(META_KEY)
             if call and call[0] == "lance_scan" and _is_local(call[1]):

@@ -138,3 +138,15 @@ def test_a_plain_filtered_read_is_answered_by_lance_alone(con: lancesql.Connecti
     # what Lance cannot evaluate alike goes to the engine, with the same answer
     upper = cur.execute("SELECT id FROM mnist WHERE upper(label_name) = '3' AND label = 3").fetchall()
     assert sorted(upper) == sorted((i,) for i in ds.to_table(filter="label = 3")["id"].to_pylist())
+
+
+def test_explain_shows_what_a_plain_scan_hands_lance(con: lancesql.Connection) -> None:
+    sql = "EXPLAIN SELECT id FROM mnist WHERE label_name = '4' LIMIT 100"
+    plans = dict(con.cursor().execute(sql).fetchall())
+    if con.engine.name == "duckdb":  # lancesql hands the LIMIT and filter to Lance itself
+        lance_plan = next(p for s, p in plans.items() if s.startswith("lance_scan("))
+        assert "LIMIT 100 pushed" in lance_plan and "fetch=100" in lance_plan
+        assert "label_name_idx(Bitmap)" in lance_plan
+    else:  # DataFusion's Lance provider takes them: its plan shows the index and the limit
+        engine_plan = plans["engine (datafusion)"]
+        assert "ScalarIndexExec" in engine_plan and "fetch=100" in engine_plan

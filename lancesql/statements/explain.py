@@ -50,7 +50,7 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         query = sqlglot.parse_one(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(f"EXPLAIN needs a query: {str(exc).splitlines()[0]}") from None
-    rewritten = rewrite(query, settings=ctx.settings)  # type: ignore[arg-type]
+    rewritten = rewrite(query, ctx.connection.engine.rules, settings=ctx.settings)  # type: ignore[arg-type]
     with collecting() as reads:
         bind(ctx, rewritten)
     scanned = [
@@ -67,8 +67,7 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         plans[0] = (
             "(the query only picks columns of one source: lancesql reads them from the "
             "search result, or with Lance's scanner and the filter below, without running "
-            "the engine, when their types allow; otherwise this runs)\n"
-            + plans[0]
+            "the engine, when their types allow; otherwise this runs)\n" + plans[0]
         )
     for read in [*scanned, *reads]:
         sources.append(f"{read.function}({read.uri} @ version {read.version})")
@@ -92,6 +91,20 @@ def _scanned_by_engine(ctx: StatementContext, name: str, call: tuple) -> LanceRe
     indices = ", ".join(
         f"{d.name} ({d.index_type} on {', '.join(d.field_names)})" for d in ds.describe_indices()
     )
+    pushed = {k: evaluate(ctx, v) for k, v in kwargs.items() if k in ("columns", "filter", "limit")}
+    if "limit" in pushed:
+        # push_limit handed this plain scan's columns, filter and LIMIT to Lance itself
+        plan = ds.scanner(
+            columns=pushed.get("columns"), filter=pushed.get("filter"), limit=pushed["limit"]
+        ).explain_plan(True)
+        details = {
+            "scan": f"by Lance's scanner (LIMIT {pushed['limit']} pushed), streamed to the engine as {name}",
+            "indices": indices or "none",
+            "lance plan": "\n" + "\n".join("  " + line for line in plan.splitlines()),
+        }
+        return LanceRead(
+            "lance_scan", str(ds.uri), ds.version, pushed.get("columns") or [], pushed.get("filter"), details
+        )
     details = {
         "scan": f"by the engine as {name}: the projection and filters it pushes are in its plan",
         "indices": indices or "none",
@@ -117,8 +130,6 @@ def _engine_plan(plan: pa.Table) -> str:
     """DuckDB's (key, value) rows or DataFusion's (plan_type, plan) rows as one text."""
     names = plan.column_names
     if "plan_type" in names and "plan" in names:
-        rows = zip(
-            plan.column("plan_type").to_pylist(), plan.column("plan").to_pylist(), strict=True
-        )
+        rows = zip(plan.column("plan_type").to_pylist(), plan.column("plan").to_pylist(), strict=True)
         return "\n".join(f"{kind}:\n{text}" for kind, text in rows)
     return "\n".join(str(v) for v in plan.column(names[-1]).to_pylist())
