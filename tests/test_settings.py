@@ -48,3 +48,13 @@ def test_numbers_and_booleans_go_through_the_parser(mnist_root: Path) -> None:
             con.execute("SET lancesql.vector_search_exact_rows = 2.5")
         con.execute("SET lancesql.rewrite_order_by_distance = false")
         assert con.settings.get("rewrite_order_by_distance") is False
+
+
+def test_datafusion_target_partitions_reach_new_cursors(mnist_root: Path) -> None:
+    sql = "EXPLAIN SELECT label, count(*) FROM mnist GROUP BY label"
+    for partitions, repartitioned in ((1, False), (4, True)):
+        settings = {"datafusion_target_partitions": partitions}
+        with lancesql.connect(mnist_root, engine="datafusion", settings=settings) as con:
+            plan = dict(con.execute(sql).fetchall())["engine (datafusion)"]
+            assert ("RepartitionExec: partitioning=Hash" in plan) == repartitioned, plan
+            assert f"Hash([label@0], {partitions})" in plan or not repartitioned

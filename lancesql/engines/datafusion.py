@@ -108,15 +108,15 @@ class DataFusionEngine:
     dialect = "datafusion"
     rules = RULES
 
-    def __init__(self, target_partitions: int = 0) -> None:
-        self._target_partitions = target_partitions
+    def __init__(self) -> None:
         self._functions: dict[str, ScalarFunction] = {}
 
     def cursor(self, connection: Connection) -> DataFusionCursor:
         from udfs import TABLE_FUNCTIONS
         from udfs.engines import datafusion_table_function
 
-        cursor = DataFusionCursor(datafusion.SessionContext(_config(self._target_partitions)))
+        partitions = int(connection.settings.get("datafusion_target_partitions"))
+        cursor = DataFusionCursor(datafusion.SessionContext(_config(partitions)))
         for function in self._functions.values():
             cursor.create_function(function)
         # lancesql binds table functions itself (their arguments may be subqueries); these
