@@ -72,7 +72,7 @@ class ChangesWarning(UserWarning):
     """``lance_changes`` compared whole versions rather than following row lineage."""
 
 
-@table_function("lance_changes", "uri", "from_version", "to_version")
+@table_function("lance_changes")
 def lance_changes(
     connection: Connection, uri: str, from_version: VersionRef = None, to_version: VersionRef = None
 ) -> pa.Table:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from lancesql.connection import Connection
 
 
-@table_function("lance_scan", "uri", "version", "columns", "filter", "limit")
+@table_function("lance_scan")
 def lance_scan(
     connection: Connection,
     uri: str,

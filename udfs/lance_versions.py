@@ -190,7 +190,7 @@ def _local(value: Any) -> dt.datetime | None:
     return value
 
 
-@table_function("lance_versions", "uri")
+@table_function("lance_versions")
 def lance_versions(connection: Connection, uri: str) -> pa.Table:
     """The versions of a table (name or URI): ``version, timestamp, rows, operation,
     detail, tags``, oldest first; versions removed by cleanup are not listed."""
@@ -198,14 +198,14 @@ def lance_versions(connection: Connection, uri: str) -> pa.Table:
     return versions_table(ds)
 
 
-@table_function("lance_tags", "uri")
+@table_function("lance_tags")
 def lance_tags(connection: Connection, uri: str) -> pa.Table:
     """The tags of a table: ``tag, version, created_at, updated_at``, by name."""
     _, ds = _latest(connection, uri, "lance_tags")
     return tags_table(ds)
 
 
-@table_function("lance_indexes", "uri", "version")
+@table_function("lance_indexes")
 def lance_indexes(connection: Connection, uri: str, version: VersionRef = None) -> pa.Table:
     """The indices of a table at a version (the latest when omitted): ``name, type,
     columns, version, rows_indexed, rows_unindexed, size_bytes``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -105,12 +106,19 @@ SCALAR_FUNCTIONS: dict[str, ScalarFunction] = {}
 
 
 def table_function(
-    name: str, *params: str, projects: bool = False, predicates: tuple[str, ...] = ()
+    name: str, *, projects: bool = False, predicates: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., Source]], Callable[..., Source]]:
-    """Register ``fn`` as table function ``name`` with argument names ``params``
-    (see :class:`TableFunction` for ``projects`` and ``predicates``)."""
+    """Register ``fn`` as table function ``name`` (see :class:`TableFunction` for
+    ``projects`` and ``predicates``).
+
+    Its SQL arguments are ``fn``'s parameters after the connection, in order, so a
+    call may give them by position or by name; keyword-only parameters (``columns``)
+    are lancesql's own and cannot be given from SQL.
+    """
 
     def register(fn: Callable[..., Source]) -> Callable[..., Source]:
+        parameters = list(inspect.signature(fn).parameters.values())[1:]
+        params = tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD)
         TABLE_FUNCTIONS[name] = TableFunction(name, fn, params, projects, predicates)
         return fn
 

@@ -97,17 +97,7 @@ def _text_scan(
     return scanner.to_table(), scanner
 
 
-@table_function(
-    "text_search",
-    "table",
-    "column",
-    "query",
-    "k",
-    "filter",
-    "version",
-    projects=True,
-    predicates=("filter",),
-)
+@table_function("text_search", projects=True, predicates=("filter",))
 def text_search(
     connection: Connection,
     table: str,
@@ -142,22 +132,7 @@ def text_search(
     return result
 
 
-@table_function(
-    "hybrid_search",
-    "table",
-    "vector_column",
-    "query_vector",
-    "text_column",
-    "text",
-    "k",
-    "filter",
-    "metric",
-    "nprobes",
-    "refine_factor",
-    "version",
-    projects=True,
-    predicates=("filter",),
-)
+@table_function("hybrid_search", projects=True, predicates=("filter",))
 def hybrid_search(
     connection: Connection,
     table: str,

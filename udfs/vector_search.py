@@ -287,21 +287,7 @@ def plan_search(
     )
 
 
-@table_function(
-    "vector_search",
-    "table",
-    "column",
-    "query",
-    "k",
-    "filter",
-    "metric",
-    "nprobes",
-    "refine_factor",
-    "version",
-    "use_index",
-    projects=True,
-    predicates=("filter",),
-)
+@table_function("vector_search", projects=True, predicates=("filter",))
 def vector_search(
     connection: Connection,
     table: str,
