@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import lance
 import pyarrow as pa
 from sqlglot import exp
 
-from lancesql import direct, lance_sql
+from lancesql import direct, direct_aggregate, lance_sql
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.lance_sql import PREDICATE_SHAPES
@@ -36,6 +37,9 @@ class Prepared:
     sql: str
     #: The original ``$n`` placeholders, in the order the engine SQL numbers them.
     params: tuple[exp.Placeholder, ...]
+    #: The engine's result schema of a grouping :mod:`lancesql.direct_aggregate`
+    #: answers, by the types of the columns it reads (learnt from the engine's run).
+    schemas: dict[Any, pa.Schema] = field(default_factory=dict, compare=False)
 
 
 def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
@@ -73,7 +77,8 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
 
     A query that only picks columns of one source (a search's result, or a Lance table
     read through a filter Lance evaluates) is answered without the engine (see
-    :mod:`lancesql.direct`).
+    :mod:`lancesql.direct`), and so, from its second run on, is a grouped count of one
+    Lance table (see :mod:`lancesql.direct_aggregate`).
     """
     computed: dict[str, Source] = {}
     picked = direct.picked_columns(prepared.tree)
@@ -84,9 +89,22 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
         if result is not None:
             notes = _notes(source)
             return Result.of(result.replace_schema_metadata({**(result.schema.metadata or {}), **notes}))
+    learn = None
+    shape = direct_aggregate.grouping(prepared.tree) if picked is None else None
+    if shape is not None:
+        source = computed[shape.table.name] = call_source(ctx, shape.table)
+        learn = shape.key(source) if isinstance(source, lance.LanceDataset) else None
+        schema = prepared.schemas.get(learn)
+        if schema is not None:
+            assert isinstance(source, lance.LanceDataset)
+            grouped = direct_aggregate.aggregate(source, shape, schema, lambda p: parameter(ctx, p))
+            if grouped is not None:
+                return Result.of(grouped)
     notes = bind(ctx, prepared.tree, computed)
     params = [parameter(ctx, p) for p in prepared.params]
     reader = ctx.engine.execute(prepared.sql, params)
+    if learn is not None:
+        prepared.schemas[learn] = reader.schema
     return Result(_annotated(reader, notes) if notes else reader)
 
 
@@ -137,9 +155,7 @@ def call_source(ctx: StatementContext, table: exp.Table) -> Source:
     return function(ctx.connection, values, named, table.meta.get(COLUMNS_KEY))
 
 
-def argument(
-    ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression
-) -> Any:
+def argument(ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression) -> Any:
     """The value of argument ``param`` of a call: a predicate argument given as a SQL
     condition becomes Lance filter text; anything else is evaluated."""
     if param in function.predicates and isinstance(node, PREDICATE_SHAPES):
@@ -205,9 +221,7 @@ def evaluate(ctx: StatementContext, node: exp.Expression) -> Any:
                 f"bad timestamp {node.this.name!r}: write it as 'YYYY-MM-DD HH:MM:SS'"
             ) from None
     if isinstance(node, exp.Var) or (isinstance(node, exp.Column) and not node.table):
-        raise ProgrammingError(
-            f"{node.sql()} is not a value here: quote names and strings ('{node.name}')"
-        )
+        raise ProgrammingError(f"{node.sql()} is not a value here: quote names and strings ('{node.name}')")
     select = exp.select(exp.alias_(node.copy(), "value"))
     result = run_rewritten(ctx, select)
     assert result.reader is not None

@@ -23,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from lancesql import direct
+from lancesql import direct, direct_aggregate
 from lancesql.catalog import TableRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
@@ -68,6 +68,13 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             "(the query only picks columns of one source: lancesql reads them from the "
             "search result, or with Lance's scanner and the filter below, without running "
             "the engine, when their types allow; otherwise this runs)\n" + plans[0]
+        )
+    elif direct_aggregate.grouping(rewritten) is not None:
+        plans[0] = (
+            "(the query groups one source: from its second run on, lancesql reads the "
+            "columns with Lance's scanner and the filter below and aggregates them with "
+            "Arrow, without running the engine, when their types allow; otherwise this "
+            "runs)\n" + plans[0]
         )
     for read in [*scanned, *reads]:
         sources.append(f"{read.function}({read.uri} @ version {read.version})")
