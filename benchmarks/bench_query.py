@@ -71,7 +71,7 @@ def main() -> None:
         lines = [
             f"Dataset: {rows:,} rows (real MNIST digits as PNG, 512-d embeddings), BTREE on label.",
             "lancesql answers (a) from its second run on with Lance and Arrow",
-            "(`lancesql/direct_aggregate.py`), and (b) with Lance's scanner (`lancesql/direct.py`);",
+            "(`lancesql/direct_aggregate.py`), and (b) and (c) with Lance's scanner (`lancesql/direct.py`);",
             "'engine alone' is the engine over the same dataset with no lancesql in between.",
             "",
             "| engine | query | lancesql ms | engine alone ms | pylance ms | lancesql / pylance | target |",

@@ -13,8 +13,10 @@ costs the engine's own per-query overhead, as much again as the read. So such a 
 is answered by Lance's scanner directly, when its WHERE is one Lance evaluates exactly
 as SQL does (see :mod:`lancesql.lance_sql`).
 
-Anything else (an expression, ORDER BY, LIMIT, grouping, a join, a WHERE on a search
-result) goes to the engine as usual. Only column types that the engines return
+A LIMIT (and OFFSET) with no ORDER BY asks for any rows, so it is handed to the read
+as well: Lance stops at once, where the engine costs more than the read itself. Anything
+else (an expression, ORDER BY, grouping, a join, a WHERE on a search result) goes to
+the engine as usual. Only column types that the engines return
 unchanged qualify, and column names must match exactly, so the result is the same
 either way.
 """
@@ -22,6 +24,7 @@ either way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import lance
@@ -38,8 +41,6 @@ _CLAUSES = (
     "group",
     "having",
     "order",
-    "limit",
-    "offset",
     "distinct",
     "joins",
     "laterals",
@@ -52,13 +53,26 @@ _CLAUSES = (
 )
 
 
-Picked = tuple[exp.Table, "list[tuple[str, str]] | None", "exp.Expression | None"]
+@dataclass(frozen=True)
+class Picked:
+    """What a query that only picks columns of one source asks of it."""
+
+    table: exp.Table
+    #: [(column, output name)], or None for ``*``.
+    columns: list[tuple[str, str]] | None
+    where: exp.Expression | None
+    limit: int | None = None
+    offset: int = 0
 
 
 def picked_columns(tree: exp.Expression) -> Picked | None:
-    """(placeholder, [(column, output name)] or None for ``*``, the WHERE condition or
-    None) when ``tree`` only picks columns of one source, perhaps filtered."""
+    """What ``tree`` picks, when it only picks columns of one source, perhaps filtered
+    and limited."""
     if not isinstance(tree, exp.Select) or any(tree.args.get(c) for c in _CLAUSES):
+        return None
+    limit = _integer(tree.args.get("limit"))
+    offset = _integer(tree.args.get("offset"))
+    if (tree.args.get("limit") and limit is None) or (tree.args.get("offset") and offset is None):
         return None
     from_ = tree.args.get("from_") or tree.args.get("from")
     if from_ is None or not isinstance(from_.this, exp.Table):
@@ -72,7 +86,7 @@ def picked_columns(tree: exp.Expression) -> Picked | None:
         if isinstance(projection, exp.Star) and not any(projection.args.values()):
             if len(tree.expressions) != 1:
                 return None
-            return table, None, _condition(tree)
+            return Picked(table, None, _condition(tree), limit, offset or 0)
         column, name = projection, projection.alias_or_name
         if isinstance(projection, exp.Alias):
             column = projection.this
@@ -81,7 +95,17 @@ def picked_columns(tree: exp.Expression) -> Picked | None:
         if column.args.get("db") or column.table not in ("", alias):
             return None
         picked.append((column.name, name))
-    return table, picked, _condition(tree)
+    return Picked(table, picked, _condition(tree), limit, offset or 0)
+
+
+def _integer(clause: exp.Expression | None) -> int | None:
+    """The count of a ``LIMIT n`` or ``OFFSET n`` with a literal n, else None."""
+    if clause is None:
+        return None
+    value = clause.args.get("expression")
+    if isinstance(value, exp.Literal) and value.is_int and int(value.name) >= 0:
+        return int(value.name)
+    return None
 
 
 def _condition(tree: exp.Expression) -> exp.Expression | None:
@@ -91,17 +115,20 @@ def _condition(tree: exp.Expression) -> exp.Expression | None:
 
 def project(
     source: Source,
-    picked: list[tuple[str, str]] | None,
-    where: exp.Expression | None = None,
+    query: Picked,
     value_of: Callable[[exp.Placeholder], Any] | None = None,
-    alias: str = "",
 ) -> pa.Table | None:
-    """The picked columns of ``source`` (of the rows ``where`` keeps), or None when the
-    engine must run the query."""
+    """The picked columns of ``source`` (of the rows the query's WHERE keeps, within its
+    LIMIT), or None when the engine must run the query."""
+    picked, where = query.columns, query.where
     if isinstance(source, lance.LanceDataset):
-        return _scan(source, picked, where, value_of, alias)
+        return _scan(source, query, value_of)
+    if isinstance(source, pa.Table) and _pushed(query.table):
+        where = None  # lance_scan already read the rows it keeps, up to LIMIT + OFFSET
     if not isinstance(source, pa.Table) or where is not None:
         return None
+    if query.limit is not None or query.offset:
+        source = source.slice(query.offset, query.limit)
     names = source.column_names
     if picked is None:
         picked = [(n, n) for n in names]
@@ -115,13 +142,18 @@ def project(
     return table.rename_columns(outputs)
 
 
+def _pushed(table: exp.Table) -> bool:
+    """Whether ``table`` is a ``lance_scan`` that the push_limit rule gave a LIMIT."""
+    function, _, kwargs = table.meta[META_KEY]
+    return bool(function == "lance_scan" and "limit" in kwargs)
+
+
 def _scan(
     ds: lance.LanceDataset,
-    picked: list[tuple[str, str]] | None,
-    where: exp.Expression | None,
+    query: Picked,
     value_of: Callable[[exp.Placeholder], Any] | None,
-    alias: str,
 ) -> pa.Table | None:
+    picked, where, alias = query.columns, query.where, query.table.alias_or_name
     schema = ds.schema
     if picked is None:
         picked = [(n, n) for n in schema.names]
@@ -143,7 +175,7 @@ def _scan(
         except Error:
             return None
     try:
-        table = ds.to_table(columns=columns, filter=condition)
+        table = ds.to_table(columns=columns, filter=condition, limit=query.limit, offset=query.offset or None)
     except (ValueError, OSError, RuntimeError):
         return None  # a filter Lance reads otherwise: the engine decides
     return table.rename_columns(outputs)

@@ -83,9 +83,11 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
     computed: dict[str, Source] = {}
     picked = direct.picked_columns(prepared.tree)
     if picked is not None:
-        table, columns, where = picked
-        source = computed[table.name] = call_source(ctx, table)
-        result = direct.project(source, columns, where, lambda p: parameter(ctx, p), table.alias_or_name)
+        source = call_source(ctx, picked.table)
+        if isinstance(source, pa.RecordBatchReader) and picked.limit is not None:
+            source = source.read_all()  # a pushed LIMIT's rows: read once, whichever path answers
+        computed[picked.table.name] = source
+        result = direct.project(source, picked, lambda p: parameter(ctx, p))
         if result is not None:
             notes = _notes(source)
             return Result.of(result.replace_schema_metadata({**(result.schema.metadata or {}), **notes}))

@@ -150,3 +150,35 @@ def test_explain_shows_what_a_plain_scan_hands_lance(con: lancesql.Connection) -
     else:  # DataFusion's Lance provider takes them: its plan shows the index and the limit
         engine_plan = plans["engine (datafusion)"]
         assert "ScalarIndexExec" in engine_plan and "fetch=100" in engine_plan
+
+
+@pytest.mark.parametrize(
+    ("sql", "columns", "where", "limit", "offset"),
+    [
+        ("SELECT id FROM mnist LIMIT 3", ["id"], None, 3, None),
+        ("SELECT id, label FROM mnist WHERE label = 3 LIMIT 2 OFFSET 1", ["id", "label"], "label = 3", 2, 1),
+        ("SELECT id FROM mnist OFFSET 4998", ["id"], None, None, 4998),
+        (
+            "SELECT label_name AS n FROM mnist WHERE label_name = '7' LIMIT 0",
+            ["label_name"],
+            "label_name = '7'",
+            0,
+            None,
+        ),
+    ],
+)
+def test_a_limited_plain_read_skips_the_engine(
+    con: lancesql.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    sql: str,
+    columns: list[str],
+    where: str | None,
+    limit: int | None,
+    offset: int | None,
+) -> None:
+    ds = lance.dataset(con.catalog.uri_for("mnist"))
+    expected = ds.to_table(columns=columns, filter=where, limit=limit, offset=offset)
+    cur = con.cursor()
+    monkeypatch.setattr(cur._engine, "execute", lambda *a: pytest.fail("the engine ran"))
+    got = cur.execute(sql).fetchall()
+    assert got == list(zip(*(expected[c].to_pylist() for c in columns), strict=True))
