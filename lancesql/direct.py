@@ -74,11 +74,8 @@ def picked_columns(tree: exp.Expression) -> Picked | None:
     offset = _integer(tree.args.get("offset"))
     if (tree.args.get("limit") and limit is None) or (tree.args.get("offset") and offset is None):
         return None
-    from_ = tree.args.get("from_") or tree.args.get("from")
-    if from_ is None or not isinstance(from_.this, exp.Table):
-        return None
-    table = from_.this
-    if META_KEY not in table.meta or table.args.get("joins"):
+    table = only_source(tree)
+    if table is None:
         return None
     alias = table.alias_or_name
     picked: list[tuple[str, str]] = []
@@ -87,15 +84,31 @@ def picked_columns(tree: exp.Expression) -> Picked | None:
             if len(tree.expressions) != 1:
                 return None
             return Picked(table, None, _condition(tree), limit, offset or 0)
-        column, name = projection, projection.alias_or_name
-        if isinstance(projection, exp.Alias):
-            column = projection.this
-        if not isinstance(column, exp.Column) or not isinstance(column.this, exp.Identifier):
+        column = column_name(projection.this if isinstance(projection, exp.Alias) else projection, alias)
+        if column is None:
             return None
-        if column.args.get("db") or column.table not in ("", alias):
-            return None
-        picked.append((column.name, name))
+        picked.append((column, projection.alias_or_name))
     return Picked(table, picked, _condition(tree), limit, offset or 0)
+
+
+def only_source(select: exp.Select) -> exp.Table | None:
+    """The one table function placeholder ``select`` reads, when it reads one and no join."""
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is None or not isinstance(from_.this, exp.Table):
+        return None
+    table = from_.this
+    if META_KEY not in table.meta or table.args.get("joins"):
+        return None
+    return table
+
+
+def column_name(node: exp.Expression, alias: str) -> str | None:
+    """The name of ``node`` when it is a plain column of the source aliased ``alias``."""
+    if not isinstance(node, exp.Column) or not isinstance(node.this, exp.Identifier):
+        return None
+    if node.args.get("db") or node.table not in ("", alias):
+        return None
+    return node.name
 
 
 def _integer(clause: exp.Expression | None) -> int | None:

@@ -32,8 +32,8 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql import lance_sql
+from lancesql.direct import column_name, only_source
 from lancesql.errors import Error
-from lancesql.rewrite.bind_table_functions import META_KEY
 
 #: Clauses that make a grouped select more than a grouping (and a filter).
 _CLAUSES = (
@@ -89,11 +89,8 @@ def grouping(tree: exp.Expression) -> Grouping | None:
     """The grouping ``tree`` asks for, when it has the shape described above."""
     if not isinstance(tree, exp.Select) or any(tree.args.get(c) for c in _CLAUSES):
         return None
-    from_ = tree.args.get("from_") or tree.args.get("from")
-    if from_ is None or not isinstance(from_.this, exp.Table):
-        return None
-    table = from_.this
-    if META_KEY not in table.meta or table.args.get("joins"):
+    table = only_source(tree)
+    if table is None:
         return None
     alias = table.alias_or_name
     group = tree.args.get("group")
@@ -102,14 +99,14 @@ def grouping(tree: exp.Expression) -> Grouping | None:
         if any(group.args.get(a) for a in ("grouping_sets", "cube", "rollup", "totals", "all")):
             return None
         for node in group.expressions:
-            name = _column(node, alias)
+            name = column_name(node, alias)
             if name is None:
                 return None
             keys.append(name)
     outputs: list[Output] = []
     for projection in tree.expressions:
         node = projection.this if isinstance(projection, exp.Alias) else projection
-        name = _column(node, alias)
+        name = column_name(node, alias)
         if name is not None:
             if name not in keys:
                 return None  # not grouped: the engine says so
@@ -122,7 +119,7 @@ def grouping(tree: exp.Expression) -> Grouping | None:
         if isinstance(argument, exp.Star) and function == "count":
             outputs.append(("count_all", None))
             continue
-        column = _column(argument, alias)
+        column = column_name(argument, alias)
         if column is None:
             return None
         outputs.append((function, column))
@@ -133,15 +130,6 @@ def grouping(tree: exp.Expression) -> Grouping | None:
     if condition is not None and not lance_sql.is_lance_predicate(condition, alias):
         return None
     return Grouping(table, tuple(dict.fromkeys(keys)), tuple(outputs), condition)
-
-
-def _column(node: exp.Expression, alias: str) -> str | None:
-    """The name of a plain column of the table aliased ``alias``, else None."""
-    if not isinstance(node, exp.Column) or not isinstance(node.this, exp.Identifier):
-        return None
-    if node.args.get("db") or node.table not in ("", alias):
-        return None
-    return node.name
 
 
 def aggregate(
