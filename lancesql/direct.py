@@ -36,9 +36,9 @@ from lancesql.errors import Error
 from lancesql.rewrite.bind_table_functions import META_KEY
 from udfs.registry import Source
 
-#: Clauses that make a select more than a projection (and a filter).
-_CLAUSES = (
-    "group",
+#: Clauses that make a select more than a use of one source that Lance and Arrow answer
+#: alike: the picks here add grouping, :mod:`lancesql.direct_aggregate` adds LIMIT.
+BEYOND_ONE_SOURCE = (
     "having",
     "order",
     "distinct",
@@ -51,6 +51,7 @@ _CLAUSES = (
     "into",
     "sample",
 )
+_CLAUSES = ("group", *BEYOND_ONE_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,12 @@ def picked_columns(tree: exp.Expression) -> Picked | None:
         if isinstance(projection, exp.Star) and not any(projection.args.values()):
             if len(tree.expressions) != 1:
                 return None
-            return Picked(table, None, _condition(tree), limit, offset or 0)
+            return Picked(table, None, condition_of(tree), limit, offset or 0)
         column = column_name(projection.this if isinstance(projection, exp.Alias) else projection, alias)
         if column is None:
             return None
         picked.append((column, projection.alias_or_name))
-    return Picked(table, picked, _condition(tree), limit, offset or 0)
+    return Picked(table, picked, condition_of(tree), limit, offset or 0)
 
 
 def only_source(select: exp.Select) -> exp.Table | None:
@@ -121,7 +122,8 @@ def _integer(clause: exp.Expression | None) -> int | None:
     return None
 
 
-def _condition(tree: exp.Expression) -> exp.Expression | None:
+def condition_of(tree: exp.Expression) -> exp.Expression | None:
+    """The condition of ``tree``'s WHERE, or None."""
     where = tree.args.get("where")
     return where.this if where is not None else None
 
@@ -136,23 +138,26 @@ def project(
     picked, where = query.columns, query.where
     if isinstance(source, lance.LanceDataset):
         return _scan(source, query, value_of)
-    if isinstance(source, pa.Table) and _pushed(query.table):
+    pushed = isinstance(source, pa.RecordBatchReader) and _pushed(query.table)
+    if pushed:
         where = None  # lance_scan already read the rows it keeps, up to LIMIT + OFFSET
-    if not isinstance(source, pa.Table) or where is not None:
+    elif not isinstance(source, pa.Table) or where is not None:
         return None
-    if query.limit is not None or query.offset:
-        source = source.slice(query.offset, query.limit)
-    names = source.column_names
+    schema = source.schema
+    names = schema.names
     if picked is None:
         picked = [(n, n) for n in names]
     outputs = [name for _, name in picked]
     if len(set(outputs)) != len(outputs) or len(set(names)) != len(names):
         return None
     for column, _ in picked:
-        if column not in names or not _stable(source.schema.field(column).type):
+        if column not in names or not _stable(schema.field(column).type):
             return None
-    table = source.select([column for column, _ in picked])
-    return table.rename_columns(outputs)
+    # only now, when this path answers: a reader read here is not the engine's to read
+    table = source.read_all() if isinstance(source, pa.RecordBatchReader) else source
+    if query.limit is not None or query.offset:
+        table = table.slice(query.offset, query.limit)
+    return table.select([column for column, _ in picked]).rename_columns(outputs)
 
 
 def _pushed(table: exp.Table) -> bool:
@@ -180,18 +185,28 @@ def _scan(
     if where is not None:
         if value_of is None or not lance_sql.is_lance_predicate(where, alias):
             return None
-        names = {c.name for c in where.find_all(exp.Column)}
-        if not names <= set(schema.names):
-            return None  # the engine says which name is unknown (or resolves its case)
-        try:
-            condition = lance_sql.render(where, value_of)
-        except Error:
+        condition = lance_filter(where, schema, value_of)
+        if condition is None:
             return None
     try:
         table = ds.to_table(columns=columns, filter=condition, limit=query.limit, offset=query.offset or None)
     except (ValueError, OSError, RuntimeError):
         return None  # a filter Lance reads otherwise: the engine decides
     return table.rename_columns(outputs)
+
+
+def lance_filter(
+    where: exp.Expression, schema: pa.Schema, value_of: Callable[[exp.Placeholder], Any]
+) -> str | None:
+    """A WHERE that :func:`lancesql.lance_sql.is_lance_predicate` accepted, as the
+    filter text Lance reads over a dataset of ``schema``; None when the engine must
+    evaluate it (a name it resolves or rejects itself, a value Lance cannot be given)."""
+    if not {c.name for c in where.find_all(exp.Column)} <= set(schema.names):
+        return None
+    try:
+        return lance_sql.render(where, value_of)
+    except Error:
+        return None
 
 
 def _stable(kind: pa.DataType) -> bool:

@@ -32,25 +32,10 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql import lance_sql
-from lancesql.direct import column_name, only_source
-from lancesql.errors import Error
+from lancesql.direct import BEYOND_ONE_SOURCE, column_name, condition_of, lance_filter, only_source
 
 #: Clauses that make a grouped select more than a grouping (and a filter).
-_CLAUSES = (
-    "having",
-    "order",
-    "limit",
-    "offset",
-    "distinct",
-    "joins",
-    "laterals",
-    "qualify",
-    "with_",
-    "with",
-    "windows",
-    "into",
-    "sample",
-)
+_CLAUSES = ("limit", "offset", *BEYOND_ONE_SOURCE)
 
 #: SQL aggregate -> Arrow's hash aggregate.
 _FUNCTIONS: dict[type[exp.Expression], str] = {
@@ -125,8 +110,7 @@ def grouping(tree: exp.Expression) -> Grouping | None:
         outputs.append((function, column))
     if not any(function for function, _ in outputs):
         return None  # a DISTINCT in disguise: the engine does it as well
-    where = tree.args.get("where")
-    condition = where.this if where is not None else None
+    condition = condition_of(tree)
     if condition is not None and not lance_sql.is_lance_predicate(condition, alias):
         return None
     return Grouping(table, tuple(dict.fromkeys(keys)), tuple(outputs), condition)
@@ -148,12 +132,8 @@ def aggregate(
             return None
     condition = None
     if shape.where is not None:
-        names = {c.name for c in shape.where.find_all(exp.Column)}
-        if not names <= set(ds_schema.names):
-            return None
-        try:
-            condition = lance_sql.render(shape.where, value_of)
-        except Error:
+        condition = lance_filter(shape.where, ds_schema, value_of)
+        if condition is None:
             return None
     read = list(dict.fromkeys([*shape.keys, *(c for _, c in shape.outputs if c is not None)]))
     try:

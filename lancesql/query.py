@@ -83,10 +83,7 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
     computed: dict[str, Source] = {}
     picked = direct.picked_columns(prepared.tree)
     if picked is not None:
-        source = call_source(ctx, picked.table)
-        if isinstance(source, pa.RecordBatchReader) and picked.limit is not None:
-            source = source.read_all()  # a pushed LIMIT's rows: read once, whichever path answers
-        computed[picked.table.name] = source
+        source = computed[picked.table.name] = call_source(ctx, picked.table)
         result = direct.project(source, picked, lambda p: parameter(ctx, p))
         if result is not None:
             notes = _notes(source)
