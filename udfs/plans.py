@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import lance
 
 
 @dataclass
@@ -54,3 +58,17 @@ def record(read: LanceRead) -> None:
     reads = _COLLECTOR.get()
     if reads is not None:
         reads.append(read)
+
+
+def record_search(
+    function: str,
+    ds: lance.LanceDataset,
+    columns: list[str],
+    filter: str | None,
+    details: dict[str, str],
+    *scanners: Any,
+) -> None:
+    """Hand the collecting EXPLAIN a search of ``ds`` that ran ``scanners`` (Lance
+    scanners), with Lance's verbose plan of each."""
+    plan = "\n".join(scanner.explain_plan(verbose=True) for scanner in scanners)
+    record(LanceRead(function, str(ds.uri), ds.version, columns, filter, details, plan))

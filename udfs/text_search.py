@@ -21,7 +21,7 @@ import pyarrow as pa
 from lancesql.catalog import VersionRef
 from lancesql.errors import ProgrammingError
 from lancesql.settings import declare
-from udfs.plans import LanceRead, is_collecting, record
+from udfs.plans import is_collecting, record_search
 from udfs.registry import table_function
 from udfs.vector_search import (
     check_k,
@@ -118,17 +118,7 @@ def text_search(
     result, scanner = _text_scan(ds, name, column, query, k, filter, wanted)
     if is_collecting():
         details = {"full-text index": str(inverted_index(ds, column)), "query": query, "k": str(k)}
-        record(
-            LanceRead(
-                name,
-                str(ds.uri),
-                ds.version,
-                wanted,
-                filter,
-                details,
-                scanner.explain_plan(verbose=True),
-            )
-        )
+        record_search(name, ds, wanted, filter, details, scanner)
     return result
 
 
@@ -234,10 +224,5 @@ def hybrid_search(
         }
         if index is not None:
             details["vector index"] = f"{index.name} ({index.index_type}, {index.metric})"
-        plan_text = (
-            vector_scanner.explain_plan(verbose=True)
-            + "\n"
-            + text_scanner.explain_plan(verbose=True)
-        )
-        record(LanceRead(name, str(ds.uri), ds.version, keep, filter, details, plan_text))
+        record_search(name, ds, keep, filter, details, vector_scanner, text_scanner)
     return result

@@ -36,7 +36,7 @@ import pyarrow as pa
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError
 from lancesql.settings import declare, parse_bool
-from udfs.plans import LanceRead, is_collecting, record
+from udfs.plans import is_collecting, record_search
 from udfs.registry import table_function
 
 if TYPE_CHECKING:
@@ -350,15 +350,5 @@ def vector_search(
         index = vector_index(ds, column)
         if index is not None:
             details["vector index"] = f"{index.name} ({index.index_type}, {index.metric})"
-        record(
-            LanceRead(
-                name,
-                str(ds.uri),
-                ds.version,
-                wanted,
-                filter,
-                details,
-                scanner.explain_plan(verbose=True),
-            )
-        )
+        record_search(name, ds, wanted, filter, details, scanner)
     return result
