@@ -16,7 +16,8 @@ Statements sqlglot has no grammar for (``RESTORE TABLE ...``) are read by the
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import sqlglot
 from sqlglot import exp
@@ -27,13 +28,37 @@ from sqlglot.tokens import Token, TokenType
 from lancesql.errors import ProgrammingError
 
 
+def _anonymous(name: str) -> Callable[[list[exp.Expression]], exp.Anonymous]:
+    def build(args: list[exp.Expression]) -> exp.Anonymous:
+        return exp.Anonymous(this=name, expressions=args)
+
+    return build
+
+
 class LanceSQL(DuckDB):
     """DuckDB's SQL, plus the statements lancesql runs itself that sqlglot cannot parse.
 
     Without this, ``RESTORE TABLE t TO VERSION 3`` is a ParseError; with ``RESTORE``
     read as a command keyword it comes back as an ``exp.Command`` holding its raw text,
     like ``CREATE TAG``. A column named ``restore`` still parses as a column.
+
+    ``vector_search(...)`` is lancesql's table function, not BigQuery's ``VECTOR_SEARCH``
+    (which sqlglot knows, with seven fixed slots): it is read as a plain call, so it takes
+    any number of positional and named arguments, in the order written.
+
+    >>> tree = sqlglot.parse_one(
+    ...     "SELECT * FROM vector_search('t', 'e', [1], 5, filter => 'a = 1', metric => 'cosine', "
+    ...     "nprobes => 20, refine_factor => 10)", read=LanceSQL)
+    >>> call = tree.find(exp.Table).this
+    >>> type(call).__name__, len(call.expressions)
+    ('Anonymous', 8)
     """
+
+    class Parser(DuckDB.Parser):
+        FUNCTIONS: ClassVar[dict[str, Any]] = {
+            **DuckDB.Parser.FUNCTIONS,
+            "VECTOR_SEARCH": _anonymous("vector_search"),
+        }
 
     class Tokenizer(DuckDB.Tokenizer):
         KEYWORDS: ClassVar[dict[str, TokenType]] = {
