@@ -41,11 +41,25 @@ def test_quoted_path_and_lance_scan_read_any_dataset(con: lancesql.Connection) -
     assert rows(con, f"SELECT count(*) FROM lance_scan('{uri}')") == [(5000,)]
 
 
-def test_relative_path_is_resolved_against_the_working_directory(
-    con: lancesql.Connection, monkeypatch: pytest.MonkeyPatch
+def test_a_relative_path_means_the_root_for_reads_and_writes(
+    root: Path, engine: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(con.root)
-    assert rows(con, "SELECT count(*) FROM './mnist.lance'") == [(5000,)]
+    # issue 12: CTAS resolved 'subsets/x.lance' against the root, SELECT against the cwd
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    with lancesql.connect(root, engine=engine) as con:
+        con.execute("CREATE TABLE 'subsets/x.lance' AS SELECT id, label FROM mnist WHERE label = 4")
+        assert (root / "subsets" / "x.lance").is_dir() and not Path("subsets").exists()
+        expected = lance.dataset(root / "mnist.lance").count_rows("label = 4")  # pylance: the oracle
+        for sql in (
+            "SELECT count(*) FROM 'subsets/x.lance'",
+            "SELECT count(*) FROM './subsets/x.lance'",
+            "SELECT count(*) FROM lance_scan('subsets/x.lance')",
+            "SELECT count(*) FROM 'subsets/x.lance' VERSION AS OF 1",
+        ):
+            assert rows(con, sql) == [(expected,)], sql
+        con.execute("INSERT INTO 'subsets/x.lance' SELECT id, label FROM mnist WHERE id = 0")
+        assert lance.dataset(root / "subsets" / "x.lance").count_rows() == expected + 1
+        assert rows(con, f"SELECT count(*) FROM '{root}/mnist.lance'") == [(5000,)]  # absolute: as written
 
 
 def test_tags_work_everywhere_a_version_does(root: Path, engine: str) -> None:
