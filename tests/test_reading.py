@@ -174,3 +174,28 @@ def test_an_aware_timestamp_is_compared_in_local_time(con: lancesql.Connection) 
     naive = when[2] + (when[3] - when[2]) / 2
     aware = naive.astimezone(dt.timezone(dt.timedelta(hours=-5)))  # the same instant, elsewhere
     assert rows(con, "SELECT count(*) FROM lance_scan('mnist', ?)", [aware]) == [(2500,)]
+
+
+def _plain_duckdb(mnist_root: Path, sql: str) -> list[tuple]:
+    """The oracle: DuckDB itself, no lancesql, over the same rows as an Arrow table."""
+    import duckdb
+
+    mnist = lance.dataset(mnist_root / "mnist.lance").to_table(columns=["id", "label", "label_name"])
+    db = duckdb.connect()
+    db.register("mnist", mnist)
+    return sorted(db.sql(sql).fetchall())
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # issue 12: the CTE inside the subquery hid the Lance table outside it
+        "SELECT mnist.id FROM mnist JOIN (WITH mnist AS (SELECT 1 AS id) SELECT id FROM mnist) AS s USING (id)",
+        "SELECT count(*) FROM mnist WHERE id IN (WITH mnist AS (SELECT 3 AS id) SELECT id FROM mnist)",
+        "WITH mnist AS (SELECT id, label FROM mnist WHERE label = 3) SELECT count(*), min(id) FROM mnist",
+        "WITH c AS (SELECT 7 AS id) SELECT s.id FROM (SELECT id FROM c) AS s JOIN mnist USING (id)",
+        "SELECT id FROM mnist WHERE id < 3 UNION ALL (WITH mnist AS (SELECT 99 AS id) SELECT id FROM mnist)",
+    ],
+)
+def test_cte_names_are_resolved_by_scope(con: lancesql.Connection, mnist_root: Path, sql: str) -> None:
+    assert sorted(rows(con, sql)) == _plain_duckdb(mnist_root, sql)
