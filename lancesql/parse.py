@@ -23,6 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.parsers.duckdb import DuckDBParser
 from sqlglot.tokens import Token, TokenType
 
 from lancesql.errors import ProgrammingError
@@ -54,9 +55,9 @@ class LanceSQL(DuckDB):
     ('Anonymous', 8)
     """
 
-    class Parser(DuckDB.Parser):
+    class Parser(DuckDBParser):
         FUNCTIONS: ClassVar[dict[str, Any]] = {
-            **DuckDB.Parser.FUNCTIONS,
+            **DuckDBParser.FUNCTIONS,
             "VECTOR_SEARCH": _anonymous("vector_search"),
         }
 

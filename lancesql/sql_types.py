@@ -59,8 +59,8 @@ def arrow_type(dtype: exp.DataType) -> pa.DataType:
     (FixedSizeListType(fixed_size_list<item: float>[512]), DataType(large_binary))
     >>> t("BIGINT"), t("VARCHAR[]")
     (DataType(int64), ListType(list<item: string>))
-    >>> t("TIMESTAMP"), t("DATETIME"), t("TIMESTAMPTZ"), t("TIME"), t("DECIMAL(15,2)")
-    (TimestampType(timestamp[us]), TimestampType(timestamp[us]), TimestampType(timestamp[us, tz=UTC]), Time64Type(time64[us]), Decimal128Type(decimal128(15, 2)))
+    >>> [str(t(s)) for s in ("TIMESTAMP", "DATETIME", "TIMESTAMPTZ", "TIME", "DECIMAL(15,2)")]
+    ['timestamp[us]', 'timestamp[us]', 'timestamp[us, tz=UTC]', 'time64[us]', 'decimal128(15, 2)']
     """
     kind = dtype.this
     if kind in _SIMPLE:
@@ -77,7 +77,8 @@ def arrow_type(dtype: exp.DataType) -> pa.DataType:
         return pa.list_(item)
     raise NotSupportedError(
         f"type {dtype.sql(dialect='duckdb')} is not supported for Lance columns; use one of "
-        "BOOLEAN, TINYINT..BIGINT, FLOAT, DOUBLE, DECIMAL(p,s), VARCHAR, BLOB, DATE, TIME, TIMESTAMP, TIMESTAMPTZ, "
+        "BOOLEAN, TINYINT..BIGINT, FLOAT, DOUBLE, DECIMAL(p,s), VARCHAR, BLOB, DATE, TIME, "
+        "TIMESTAMP, TIMESTAMPTZ, "
         "TYPE[n] (fixed-size array) or TYPE[] (list)"
     )
 

@@ -121,7 +121,7 @@ def test_ctas_same_rows_with_or_without_lance_scanner(wcon, root, query):
         ("TIMESTAMP", "timestamp[us]", "TIMESTAMP '2026-11-01 10:00:00'", "2026-11-01 10:00:00"),
         ("DATETIME", "timestamp[us]", "TIMESTAMP '2026-11-01 10:00:00'", "2026-11-01 10:00:00"),
         ("TIMESTAMP_MS", "timestamp[ms]", "TIMESTAMP '2026-11-01 10:00:00'", "2026-11-01 10:00:00"),
-        ("TIMESTAMPTZ", "timestamp[us, tz=UTC]", "TIMESTAMPTZ '2026-11-01 10:00:00+00'", "2026-11-01 10:00:00+00:00"),
+        ("TIMESTAMPTZ", "timestamp[us, tz=UTC]", "TIMESTAMPTZ '2026-11-01 10:00:00+00'", "2026-11-01 10:00:00+00:00"),  # noqa: E501
         ("TIMESTAMP WITH TIME ZONE", "timestamp[us, tz=UTC]", "TIMESTAMPTZ '2026-11-01 10:00:00+00'", None),
         ("TIME", "time64[us]", "TIME '10:30:00'", "10:30:00"),
         ("DATE", "date32[day]", "DATE '2026-11-01'", "2026-11-01"),

@@ -190,7 +190,8 @@ def _plain_duckdb(mnist_root: Path, sql: str) -> list[tuple]:
     "sql",
     [
         # issue 12: the CTE inside the subquery hid the Lance table outside it
-        "SELECT mnist.id FROM mnist JOIN (WITH mnist AS (SELECT 1 AS id) SELECT id FROM mnist) AS s USING (id)",
+        "SELECT mnist.id FROM mnist "
+        "JOIN (WITH mnist AS (SELECT 1 AS id) SELECT id FROM mnist) AS s USING (id)",
         "SELECT count(*) FROM mnist WHERE id IN (WITH mnist AS (SELECT 3 AS id) SELECT id FROM mnist)",
         "WITH mnist AS (SELECT id, label FROM mnist WHERE label = 3) SELECT count(*), min(id) FROM mnist",
         "WITH c AS (SELECT 7 AS id) SELECT s.id FROM (SELECT id FROM c) AS s JOIN mnist USING (id)",
