@@ -107,7 +107,8 @@ class Catalog:
     def table_names(self) -> list[str]:
         """The tables under the root, sorted."""
         entries = os.listdir(self.root) if self.is_local else self._list_remote()
-        return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX))
+        # ``_views.lance`` holds the root's views (see lancesql.views): not a table
+        return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX) and e != f"_views{SUFFIX}")
 
     def _list_remote(self) -> list[str]:
         """The entries under a remote root, listed by Lance itself.
