@@ -144,7 +144,8 @@ def parse(sql: str) -> Parsed:
         trees = sqlglot.parse(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(_describe(exc)) from None
-    statements = [t for t in trees if isinstance(t, exp.Expression)]
+    # a comment after the last ``;`` comes back as an empty ``Semicolon`` statement
+    statements = [t for t in trees if isinstance(t, exp.Expression) and not isinstance(t, exp.Semicolon)]
     if not statements:
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     return Parsed(statements, count)
