@@ -81,7 +81,7 @@ def test_every_readme_block_runs(mnist_root: Path, tmp_path: Path, monkeypatch: 
         if skip is not None:
             continue
         if lang == "python":
-            exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102 - the README's own code
+            exec(compile(code, f"README.md:{line}", "exec"), namespace)
             ran += 1
             continue
         for statement in statements(code):
