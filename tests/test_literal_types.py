@@ -20,6 +20,14 @@ import pytest
 import lancesql
 
 D = decimal.Decimal
+MOMENTS = [
+    dt.datetime(2026, 1, 1),
+    dt.datetime(2026, 1, 2),
+    None,
+    dt.datetime(2026, 1, 2, 12),
+    dt.datetime(2025, 12, 31),
+    dt.datetime(2026, 3, 1),
+]
 TABLE = pa.table(
     {
         "id": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
@@ -42,25 +50,11 @@ TABLE = pa.table(
             ]
         ),
         "ts": pa.array(
-            [
-                dt.datetime(2026, 1, 1),
-                dt.datetime(2026, 1, 2),
-                None,
-                dt.datetime(2026, 1, 2, 12),
-                dt.datetime(2025, 12, 31),
-                dt.datetime(2026, 3, 1),
-            ],
+            MOMENTS,
             pa.timestamp("us"),
         ),
         "tstz": pa.array(
-            [
-                dt.datetime(2026, 1, 1),
-                dt.datetime(2026, 1, 2),
-                None,
-                dt.datetime(2026, 1, 2, 12),
-                dt.datetime(2025, 12, 31),
-                dt.datetime(2026, 3, 1),
-            ],
+            MOMENTS,
             pa.timestamp("us", tz="UTC"),
         ),
         "s": pa.array(["abc", "1", "it's", None, "abc", "ü"], pa.string()),

@@ -172,7 +172,7 @@ def test_command_line_on_s3(s3_root: str, s3_options: dict[str, str], tmp_path: 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["name", "mnist", "other", "n", "200"]
+    assert result.stdout.splitlines() == ["name,kind", "mnist,table", "other,table", "n", "200"]
 
 
 def test_search_over_s3(s3con: lancesql.Connection) -> None:
