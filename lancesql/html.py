@@ -207,7 +207,8 @@ def table(
     long the query took."""
     parts = [STYLE, '<div class="ls-result"><table><thead><tr>']
     for field in rows.schema:
-        parts.append(f'<th>{escape(field.name)} <span class="ls-type">{escape(type_name(field.type))}</span></th>')
+        kind = escape(type_name(field.type))
+        parts.append(f'<th>{escape(field.name)} <span class="ls-type">{kind}</span></th>')
     parts.append("</tr></thead><tbody>")
     parts.extend(body_rows(rows, size))
     parts.append("</tbody></table>")

@@ -86,7 +86,8 @@ class QueryResult:
         table = self.arrow()
         head = table.slice(0, 10)
         widths = [len(n) for n in table.column_names]
-        rows = [[html.short(v)[:40] for v in row] for row in zip(*(c.to_pylist() for c in head.columns))]
+        columns = [c.to_pylist() for c in head.columns]
+        rows = [[html.short(v)[:40] for v in row] for row in zip(*columns, strict=True)]
         for row in rows:
             widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
         lines = [" | ".join(n.ljust(w) for n, w in zip(table.column_names, widths, strict=True))]
