@@ -238,7 +238,7 @@ class LanceSQLDialect(default.DefaultDialect):
     supports_native_boolean = True
     supports_native_decimal = True
     supports_sane_rowcount = True
-    supports_sane_multi_rowcount = False
+    supports_sane_multi_rowcount = True
     supports_multivalues_insert = True
     supports_default_values = False
     supports_default_metavalue = False
