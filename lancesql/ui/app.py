@@ -208,6 +208,7 @@ class Page:
                 versions=versions,
                 tags=tags,
                 branches=branches,
+                branch_names=[b[0] for b in branches or []],
                 limit=min(self.max_rows, 100),
             )
         )
