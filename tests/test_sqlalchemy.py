@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from importlib import import_module
 from pathlib import Path
@@ -46,6 +45,7 @@ def root(tmp_path):
 
 def test_entry_point_names_the_dialect():
     """pyproject's sqlalchemy.dialects entry point resolves to the dialect class."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     target = meta["project"]["entry-points"]["sqlalchemy.dialects"]["lancesql"]
     module, _, name = target.partition(":")

@@ -25,7 +25,8 @@ from tests.ui_data import ALL_ROWS, FIRST_ROWS, HOSTILE, make_root
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="Chromium and chromedriver not installed (apt-get install chromium chromium-driver)"
+    not (CHROMIUM and DRIVER),
+    reason="Chromium and chromedriver not installed (apt-get install chromium chromium-driver)",
 )
 
 REPO = Path(__file__).resolve().parent.parent

@@ -134,7 +134,9 @@ class LanceSQLDDLCompiler(compiler.DDLCompiler):
         type_sql = self.dialect.type_compiler_instance.process(column.type, type_expression=column)
         return f"{self.preparer.format_column(column)} {type_sql}"
 
-    def visit_create_index(self, create: Any, **kw: Any) -> str:
+    def visit_create_index(
+        self, create: Any, include_schema: Any = False, include_table_schema: Any = True, **kw: Any
+    ) -> str:
         index = create.element
         kind = index.dialect_options["lancesql"].get("using") or "BTREE"
         columns = ", ".join(self.preparer.format_column(c) for c in index.columns)
@@ -156,10 +158,11 @@ def connect_args(url: URL) -> tuple[list[Any], dict[str, Any]]:
     """``lancesql.connect()``'s arguments for ``url``.
 
     >>> from sqlalchemy.engine import make_url
-    >>> connect_args(make_url("lancesql:///data?engine=datafusion&vector_nprobes=32"))
-    ([], {'root': 'data', 'engine': 'datafusion', 'storage_options': None, 'settings': {'vector_nprobes': '32'}})
-    >>> connect_args(make_url("lancesql:///?uri=s3://bucket/db&storage.aws_region=eu-west-1"))[1]["storage_options"]
-    {'aws_region': 'eu-west-1'}
+    >>> connect_args(make_url("lancesql:///data?engine=datafusion&vector_nprobes=32"))[1]
+    {'root': 'data', 'engine': 'datafusion', 'storage_options': None, 'settings': {'vector_nprobes': '32'}}
+    >>> url = make_url("lancesql:///?uri=s3://bucket/db&storage.aws_region=eu-west-1")
+    >>> connect_args(url)[1]["root"], connect_args(url)[1]["storage_options"]
+    ('s3://bucket/db', {'aws_region': 'eu-west-1'})
     """
     query = {k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()}
     uri = query.pop("uri", None)
@@ -278,10 +281,10 @@ class LanceSQLDialect(default.DefaultDialect):
     def do_commit(self, dbapi_connection: Any) -> None:
         dbapi_connection.commit()
 
-    def get_isolation_level(self, dbapi_connection: Any) -> str:
+    def get_isolation_level(self, dbapi_connection: Any) -> Any:
         return "AUTOCOMMIT"
 
-    def get_isolation_level_values(self, dbapi_connection: Any) -> list[str]:
+    def get_isolation_level_values(self, dbapi_connection: Any) -> Any:
         return ["AUTOCOMMIT"]
 
     def set_isolation_level(self, dbapi_connection: Any, level: str) -> None:
@@ -324,7 +327,7 @@ class LanceSQLDialect(default.DefaultDialect):
     @reflection.cache
     def get_columns(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:
+    ) -> Any:
         if not self.has_table(connection, table_name, schema, **kw):
 
             raise NoSuchTableError(table_name)
@@ -343,33 +346,33 @@ class LanceSQLDialect(default.DefaultDialect):
 
     def get_pk_constraint(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
-    ) -> dict[str, Any]:
+    ) -> Any:
         return {"constrained_columns": [], "name": None}
 
     def get_foreign_keys(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:
+    ) -> Any:
         return []
 
     def get_unique_constraints(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:
+    ) -> Any:
         return []
 
     def get_check_constraints(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:
+    ) -> Any:
         return []
 
     def get_table_comment(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
-    ) -> dict[str, Any]:
+    ) -> Any:
         return {"text": None}
 
     @reflection.cache
     def get_indexes(
         self, connection: Any, table_name: str, schema: str | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:
+    ) -> Any:
         if table_name not in self.get_table_names(connection, schema):
             return []
         quoted = self.identifier_preparer.quote(table_name)

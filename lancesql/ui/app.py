@@ -87,9 +87,9 @@ def read_only_refusal(sql: str) -> str | None:
             rest = tree.expression.name if isinstance(tree.expression, exp.Expression) else ""
             if word == "SHOW":
                 continue
-            if word == "EXPLAIN" and not rest.strip().upper().startswith("ANALYZE"):
-                if read_only_refusal(rest) is None:
-                    continue
+            analyze = rest.strip().upper().startswith("ANALYZE")
+            if word == "EXPLAIN" and not analyze and read_only_refusal(rest) is None:
+                continue
             return f"{word} {_refusal_tail()}"
         write = next(iter(tree.find_all(*_WRITES)), None)
         if write is not None or not isinstance(tree, _READS):
