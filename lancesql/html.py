@@ -143,10 +143,10 @@ def short(value: Any) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return blob_note(bytes(value))
     if isinstance(value, list):
-        items = [short(v) for v in value]
-        if len(items) > VECTOR_HEAD + 2:
-            return f"[{', '.join(items[:VECTOR_HEAD])}, …, {items[-1]}] ({len(items)})"
-        return f"[{', '.join(items)}]"
+        if len(value) > VECTOR_HEAD + 2:  # format only what shows: vectors are long
+            head = ", ".join(short(v) for v in value[:VECTOR_HEAD])
+            return f"[{head}, …, {short(value[-1])}] ({len(value)})"
+        return f"[{', '.join(short(v) for v in value)}]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {short(v)}" for k, v in value.items()) + "}"
     return str(value)

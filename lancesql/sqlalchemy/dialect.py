@@ -147,7 +147,15 @@ class LanceSQLDDLCompiler(compiler.DDLCompiler):
 class LanceSQLCompiler(compiler.SQLCompiler):
     """Core statements in lancesql's SQL (DuckDB's dialect)."""
 
-    # SQLAlchemy's generic SQL is DuckDB's for everything Core emits here.
+    def limit_clause(self, select: Any, **kw: Any) -> str:
+        """``LIMIT n``, ``OFFSET m`` or both (SQLAlchemy's default writes ``LIMIT -1``
+        for an offset alone, which DuckDB refuses)."""
+        text = ""
+        if select._limit_clause is not None:
+            text += "\n LIMIT " + self.process(select._limit_clause, **kw)
+        if select._offset_clause is not None:
+            text += "\n OFFSET " + self.process(select._offset_clause, **kw)
+        return text
 
 
 class LanceSQLIdentifierPreparer(compiler.IdentifierPreparer):
@@ -250,6 +258,7 @@ class LanceSQLDialect(default.DefaultDialect):
     supports_sequences = False
     supports_comments = False
     supports_is_distinct_from = True
+    div_is_floordiv = False  # DuckDB's / divides integers exactly
     postfetch_lastrowid = False
     implicit_returning = False
     insert_returning = False
@@ -321,7 +330,7 @@ class LanceSQLDialect(default.DefaultDialect):
 
     def has_table(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> bool:
         self._ensure_has_table_connection(connection)
-        names = self.get_table_names(connection, schema) + self.get_view_names(connection, schema)
+        names = self.get_table_names(connection, schema, **kw) + self.get_view_names(connection, schema, **kw)
         return table_name in names
 
     @reflection.cache
@@ -339,7 +348,6 @@ class LanceSQLDialect(default.DefaultDialect):
                 "type": sqlalchemy_type(code.arrow_type),
                 "nullable": bool(nullable),
                 "default": None,
-                "autoincrement": False,
             }
             for name, code, _, _, _, _, nullable in cursor.description
         ]
