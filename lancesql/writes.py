@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
 from lance.commit import CommitConflictError
 from sqlglot import exp
 
@@ -26,6 +27,7 @@ from lancesql.errors import (
     OperationalError,
     ProgrammingError,
 )
+from lancesql.html import type_name
 from lancesql.lance_sql import alike, quote, to_lance
 from lancesql.query import bind, to_sql
 from lancesql.rewrite import rewrite
@@ -34,6 +36,57 @@ from lancesql.settings import declare, parse_bool
 from udfs.registry import Source
 
 log = logging.getLogger("lancesql")
+
+def cast_to_column(array: pa.Array, field: pa.Field, source: str = "the query") -> pa.Array:
+    """``array`` as column ``field`` stores it, or a DataError in the user's words.
+
+    >>> def show(values, field):
+    ...     try:
+    ...         cast_to_column(pa.array(values), field)
+    ...     except DataError as exc:
+    ...         print(exc)
+    >>> show([[1.0, 2.0]], pa.field("image_emb", pa.list_(pa.float32(), 4)))
+    column image_emb holds 4 values; a row has 2: give FLOAT[4] vectors of 4 numbers
+    >>> show(["x"], pa.field("label", pa.int32()))
+    column label is INTEGER: cannot store the VARCHAR value 'x' in it; CAST it, or give an INTEGER
+    """
+    if array.type != field.type:
+        try:
+            array = pc.cast(array, field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise _cannot_store(array, field, exc) from None
+    if not field.nullable and array.null_count:
+        raise DataError(f"column {field.name} is NOT NULL but {source} gives NULL for it")
+    return array
+
+
+def _cannot_store(array: pa.Array, field: pa.Field, exc: BaseException) -> DataError:
+    want = type_name(field.type)
+    kind = array.type
+    if pa.types.is_fixed_size_list(field.type) and (
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    ):
+        size = field.type.list_size
+        lengths = pc.list_value_length(array).to_pylist()
+        for length in lengths:
+            if length is not None and length != size:
+                return DataError(
+                    f"column {field.name} holds {size} values; a row has {length}: "
+                    f"give {want} vectors of {size} numbers"
+                )
+    bad = None
+    for value in array.to_pylist()[:1000]:
+        try:
+            pc.cast(pa.array([value], kind), field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            bad = value
+            break
+    shown = f" value {bad!r}" if bad is not None and len(repr(bad)) < 60 else " values"
+    return DataError(
+        f"column {field.name} is {want}: cannot store the {type_name(kind)}{shown} in it; "
+        f"CAST it, or give {'an' if want[0] in 'AEIOU' else 'a'} {want}"
+    )
+
 
 #: Stores lancesql can read but never write.
 READ_ONLY_SCHEMES = ("hf://", "http://", "https://")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from lancesql.engines import datafusion_errors, duckdb
 from lancesql.engines.base import Engine, EngineCursor
-from lancesql.errors import ProgrammingError
+from lancesql.errors import MESSAGE_CLEANERS, ProgrammingError
 
 ENGINES = ("duckdb", "datafusion")
+
+MESSAGE_CLEANERS.extend([duckdb.clean_message, datafusion_errors.clean_message])
 
 
 def create_engine(name: str) -> Engine:
     """The adapter for engine ``name``: ``duckdb`` (the default) or ``datafusion``."""
     key = name.lower()
     if key == "duckdb":
-        from lancesql.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine()
+        return duckdb.DuckDBEngine()
     if key == "datafusion":
         from lancesql.engines.datafusion import DataFusionEngine
 

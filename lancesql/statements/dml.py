@@ -16,10 +16,19 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError
+from lancesql.errors import NotSupportedError, OperationalError, ProgrammingError
 from lancesql.lance_sql import alike, columns_of, quote, to_lance
 from lancesql.statements import statement
-from lancesql.writes import LocalQuery, Stream, committed, direct_scan, lance_error, local_select, open_target
+from lancesql.writes import (
+    LocalQuery,
+    Stream,
+    cast_to_column,
+    committed,
+    direct_scan,
+    lance_error,
+    local_select,
+    open_target,
+)
 
 
 # -- INSERT ---------------------------------------------------------------------------------
@@ -300,13 +309,4 @@ def _update_through_engine(
 
 def _cast_to(array: pa.Array, field: pa.Field, source: str = "the SET") -> pa.Array:
     """``array`` as ``field`` stores it, or a DataError naming the column."""
-    if array.type != field.type:
-        try:
-            array = pc.cast(array, field.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise DataError(
-                f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}"
-            ) from None
-    if not field.nullable and array.null_count:
-        raise DataError(f"column {field.name!r} is NOT NULL but {source} gives NULL for it")
-    return array
+    return cast_to_column(array, field, source)
