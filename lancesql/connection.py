@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlglot import exp
 
+from lancesql import errors
 from lancesql.catalog import Catalog
 from lancesql.cursor import Cursor
 from lancesql.engines import Engine, create_engine
-from lancesql import errors
 from lancesql.errors import InterfaceError, NotSupportedError
 from lancesql.parse import Parsed, parse
 from lancesql.result import QueryResult

@@ -107,6 +107,10 @@ class Cursor:
         self._operation: str | None = None
         #: PEP 249's optional ``messages``: (class, value) of what the last call warned.
         self.messages: list[tuple[type[Exception], str]] = []
+        #: What the last statement did, in one line (``tag v1 created at version 7``,
+        #: ``3 rows inserted into t (version 9)``), as psycopg's ``statusmessage``;
+        #: None after a query.
+        self.statusmessage: str | None = None
 
     # -- PEP 249 attributes --------------------------------------------------------------
     @property
@@ -304,6 +308,7 @@ class Cursor:
 
     def _set_result(self, result: Result) -> None:
         self._rowcount = result.rowcount
+        self.statusmessage = result.outcome
         if result.reader is not None and len(result.reader.schema) > 0:
             self._reader = result.reader
             self._schema = result.reader.schema
@@ -341,4 +346,5 @@ class Cursor:
         self._schema = None
         self._rows, self._row_pos = [], 0
         self._rowcount = -1
+        self.statusmessage = None
 

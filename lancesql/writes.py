@@ -139,6 +139,7 @@ def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = N
         ctx.catalog.forget(uri)
     else:
         ctx.catalog.refreshed(ds.checkout_version(ds.version))
+        ctx.commits.append((uri, int(ds.version)))
 
 
 def is_conflict(exc: BaseException) -> bool:

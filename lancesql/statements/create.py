@@ -69,6 +69,7 @@ def create_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     else:
         raise ProgrammingError(f"CREATE TABLE {name} needs AS SELECT ... or a column list (id BIGINT, ...)")
     ctx.catalog.forget(uri)
+    ctx.commits.append((uri, int(ctx.catalog.latest(uri).version)))
     return Result.done(rows)
 
 

@@ -87,9 +87,7 @@ def create_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             options.setdefault("replace", False)
             ds.create_scalar_index(column, cast(Any, kind), name=name, **options)
         else:
-            raise ProgrammingError(
-                f"unknown index type {kind}: use one of {', '.join(VECTOR + SCALAR)}"
-            )
+            raise ProgrammingError(f"unknown index type {kind}: use one of {', '.join(VECTOR + SCALAR)}")
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise lance_error(exc, f"CREATE INDEX on {table}.{column} failed") from exc
     _note(f"built {kind} index on {table}.{column} in {time.monotonic() - started:.1f} s")
