@@ -86,7 +86,7 @@ def outcome(ctx: StatementContext, tree: exp.Expression, rowcount: int, label: s
 
 def _label(tree: exp.Expression) -> str:
     """A statement in a few words: ``view v created``, ``SET lancesql.x = 1``."""
-    targets = [tree.this] if isinstance(tree.this, exp.Expression) else list(tree.expressions)
+    targets = [tree.this] if isinstance(tree.this, exp.Expression) else list(tree.args.get("tables") or [])
     if isinstance(tree, (exp.Create, exp.Drop)) and targets:
         kind = str(tree.args.get("kind") or "").lower()
         names = [t.this if isinstance(t, exp.Schema) else t for t in targets]
