@@ -230,7 +230,11 @@ def render(node: exp.Expression, value_of: Callable[[exp.Placeholder], Any]) -> 
         else:
             placeholder.replace(replacement)
     rendered = to_lance(tree)
-    assert rendered is not None  # checked by is_lance_predicate
+    if rendered is None:  # a parameter whose literal Lance's SQL does not share (a date)
+        raise DataError(
+            f"the filter {node.sql('duckdb')!r} cannot run inside Lance with these parameter "
+            "values: bind numbers, strings or booleans, or write the value in the filter"
+        )
     return rendered
 
 

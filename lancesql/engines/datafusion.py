@@ -47,6 +47,10 @@ class Datafusion(DuckDB):
             "array_inner_product": "inner_product",
         }
 
+        def hexstring_sql(self, expression: exp.HexString, binary_function_repr: str | None = None) -> str:
+            """``X'00FF'``, which DataFusion reads as a binary literal (it has no ``unhex``)."""
+            return f"X'{expression.this}'"
+
         def anonymous_sql(self, expression: exp.Anonymous) -> str:
             name = expression.name.lower()
             if name in self.RENAMED:

@@ -10,12 +10,14 @@ the database's catalog, which the cursors share, and are registered once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import lance
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from lancesql.rewrite import DUCKDB_RULES
 from udfs.registry import ScalarFunction, Source
@@ -26,16 +28,62 @@ if TYPE_CHECKING:
 _BATCH_ROWS = 65_536
 
 
-class _WithRowIds(lance.LanceDataset):
+class _Scanned(lance.LanceDataset):
+    """A Lance dataset whose filtered scans never fail on a column type Lance's filter
+    pushdown cannot take.
+
+    DuckDB hands Lance its filters as pyarrow expressions, which Lance converts through
+    Substrait; that conversion refuses some column types (unsigned integers, say), and the
+    query failed where DuckDB over the same rows in Arrow answers. Such a scan reads the
+    columns unfiltered from Lance and lets Arrow apply the filter: the same rows, filtered
+    exactly as the expression says.
+    """
+
+    def __init__(self, inner: lance.LanceDataset):  # shares the open handle, reads nothing
+        self.__dict__.update(inner.__dict__)
+
+    def scanner(self, *args: Any, **kwargs: Any) -> Any:
+        scanner = super().scanner(*args, **kwargs)
+        if kwargs.get("filter") is None:
+            return scanner
+        return _FallbackScanner(self, scanner, kwargs)
+
+
+class _FallbackScanner:
+    """What DuckDB uses of a scanner (``to_reader``), with the fallback described above."""
+
+    def __init__(self, ds: _Scanned, scanner: Any, kwargs: dict[str, Any]):
+        self._ds, self._scanner, self._kwargs = ds, scanner, kwargs
+
+    def to_reader(self) -> pa.RecordBatchReader:
+        try:
+            return self._scanner.to_reader()
+        except ValueError as exc:
+            if "Substrait" not in str(exc):
+                raise
+        kwargs = dict(self._kwargs)
+        condition = kwargs.pop("filter")
+        columns = kwargs.pop("columns", None)
+        names = lance.LanceDataset.schema.fget(self._ds).names  # type: ignore[attr-defined]
+        text = str(condition)
+        read = None
+        if columns is not None:
+            mentioned = [n for n in names if re.search(rf"\b{re.escape(n)}\b", text)]
+            read = list(dict.fromkeys([*columns, *mentioned]))
+        reader = lance.LanceDataset.scanner(self._ds, columns=read, **kwargs).to_reader()
+        return ds.Scanner.from_batches(reader, filter=condition, columns=columns).to_reader()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scanner, name)
+
+
+class _WithRowIds(_Scanned):
     """A Lance dataset whose schema also shows ``_rowid``.
 
     DuckDB binds column names against ``schema`` and then asks ``scanner(columns=...)``
     for the ones a query uses; Lance's scanner already accepts ``_rowid`` there, so
     only the schema has to say that the column exists.
     """
-
-    def __init__(self, inner: lance.LanceDataset):  # shares the open handle, reads nothing
-        self.__dict__.update(inner.__dict__)
 
     @property
     def schema(self) -> pa.Schema:
@@ -49,8 +97,8 @@ class DuckDBCursor:
         self._cursor = cursor
 
     def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
-        if row_ids and isinstance(source, lance.LanceDataset):
-            source = _WithRowIds(source)
+        if isinstance(source, lance.LanceDataset):
+            source = _WithRowIds(source) if row_ids else _Scanned(source)
         self._cursor.register(name, source)
 
     def unregister(self, name: str) -> None:
