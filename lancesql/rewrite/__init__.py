@@ -22,17 +22,27 @@ from lancesql.rewrite.time_travel import time_travel
 
 Rule = Callable[[exp.Expression], exp.Expression]
 
+
+def order_by_distance_recomputed(expression: exp.Expression) -> exp.Expression:
+    """:func:`order_by_distance` for DataFusion, which computes distances in ``DOUBLE``:
+    the engine computes them over the search's k rows."""
+    return order_by_distance(expression, recompute=True)
+
+
 #: The rules in the order they run.
 RULES: tuple[Rule, ...] = (
     time_travel,
-    order_by_distance,
+    order_by_distance_recomputed,
     qualify_tables,
     bind_table_functions,
     project_table_functions,
 )
 
 #: Rules a setting turns off: rule -> the name of its boolean setting.
-SWITCHES: dict[Rule, str] = {order_by_distance: "rewrite_order_by_distance"}
+SWITCHES: dict[Rule, str] = {
+    order_by_distance: "rewrite_order_by_distance",
+    order_by_distance_recomputed: "rewrite_order_by_distance",
+}
 
 #: DuckDB's rules: it stops a scan only after reading fragments in parallel, so a plain
 #: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
