@@ -131,7 +131,7 @@ def translate(exc: BaseException, sql: str | None = None) -> Error:
     """
     if isinstance(exc, Error):
         if sql is not None and not getattr(exc, "_in_user_terms", False):
-            message = in_user_terms(str(exc), sql)
+            message = in_user_terms(str(exc), sql, engine=False)
             if message != str(exc):
                 err = type(exc)(message)
                 err.__cause__ = exc.__cause__ or exc
@@ -175,13 +175,14 @@ _RUST_PATH = re.compile(r",?\s*(at\s+)?(/[\w.~-]+)*/?[\w.-]+\.rs:\d+(:\d+)?")
 _PY_CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
 
 
-def in_user_terms(message: str, sql: str | None = None) -> str:
+def in_user_terms(message: str, sql: str | None = None, engine: bool = True) -> str:
     """``message`` without lancesql's insides, with a caret under its place in ``sql``.
 
     Engines see rewritten SQL: placeholder tables (``__lancesql_0 AS t``), lancesql's
     own helper tables, and a copy of that SQL in their messages. The user wrote none
     of it, so names become theirs, the engines' copies of the SQL go (see each
-    adapter's cleaner in ``lancesql/engines/``) and, when the message names something
+    adapter's cleaner in ``lancesql/engines/``; ``engine=False`` for lancesql's own
+    messages, which have no engine's layers) and, when the message names something
     the statement holds, the user's own line is shown with a caret under it.
 
     >>> in_user_terms("Binder Error: column x not in __lancesql_0 AS train")
@@ -190,7 +191,7 @@ def in_user_terms(message: str, sql: str | None = None) -> str:
     'bad Limit'
     """
     text = message.strip()
-    for clean in MESSAGE_CLEANERS:
+    for clean in MESSAGE_CLEANERS if engine else []:
         text = clean(text, sql)
     if sql:
         text = _as_written(text, sql)

@@ -198,6 +198,7 @@ def _foreign_placeholder(sql: str) -> str | None:
             following = sql[token.end + 1 : token.end + 3]
             if following.startswith("s"):
                 return "%s"
-            if following.startswith("("):
-                return "%(name)s"
+            named = re.match(r"%\(\w*\)s", sql[token.start :])
+            if named:
+                return named.group(0)
     return None

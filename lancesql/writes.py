@@ -81,11 +81,17 @@ def _cannot_store(array: pa.Array, field: pa.Field, exc: BaseException) -> DataE
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             bad = value
             break
+    if bad is not None and _is_number(kind) and _is_number(field.type):
+        return DataError(f"column {field.name} is {want}: the value {bad} is out of its range")
     shown = f" value {bad!r}" if bad is not None and len(repr(bad)) < 60 else " values"
     return DataError(
         f"column {field.name} is {want}: cannot store the {type_name(kind)}{shown} in it; "
         f"CAST it, or give {'an' if want[0] in 'AEIOU' else 'a'} {want}"
     )
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
 #: Stores lancesql can read but never write.

@@ -54,6 +54,8 @@ def clean_message(message: str, sql: str | None = None) -> str:
     fragment = line[offset : offset + max(len(marks), 1)] if offset >= 0 else ""
     word = re.match(r"[\w\"']+|.", fragment.strip())
     block = caret(sql, word.group(0)) if sql and word else ""
+    if sql and not block and fragment.strip():
+        block = caret(sql, fragment.strip())
     return f"{head}\n{block}" if block else head
 
 
