@@ -34,7 +34,7 @@ from sqlglot import exp
 from lancesql import lance_sql
 from lancesql.errors import Error
 from lancesql.rewrite.bind_table_functions import META_KEY
-from udfs.registry import Source
+from lancesql.udfs.registry import Source
 
 #: Clauses that make a select more than a use of one source that Lance and Arrow answer
 #: alike: the picks here add grouping, :mod:`lancesql.direct_aggregate` adds LIMIT.

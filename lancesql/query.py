@@ -17,8 +17,8 @@ from lancesql.lance_sql import PREDICATE_SHAPES
 from lancesql.rewrite import SWITCHES, rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.rewrite.project_table_functions import COLUMNS_KEY
-from udfs import TABLE_FUNCTIONS
-from udfs.registry import Source, TableFunction
+from lancesql.udfs import TABLE_FUNCTIONS
+from lancesql.udfs.registry import Source, TableFunction
 
 _PREPARED = "lancesql_prepared"
 

@@ -31,7 +31,7 @@ from lancesql.query import bind, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.settings import declare, parse_bool
-from udfs.registry import Source
+from lancesql.udfs.registry import Source
 
 log = logging.getLogger("lancesql")
 

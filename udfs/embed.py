@@ -9,7 +9,7 @@ so ``embed_text('a photo of a sneaker')`` searches a column filled by ``embed_im
 NULL gives NULL. Bytes that do not decode as an image give NULL and a
 :class:`BadImageWarning` counting them, or, with ``SET lancesql.clip_on_error =
 'error'``, a DataError. Which model runs is the connection's ``clip_*`` settings (see
-:mod:`udfs.clip`), read on every call, so ``SET`` applies from the next statement.
+:mod:`lancesql.udfs.clip`), read on every call, so ``SET`` applies from the next statement.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 
 from lancesql.errors import DataError, NotSupportedError
-from udfs import clip
-from udfs.registry import scalar_function
+from lancesql.udfs import clip
+from lancesql.udfs.registry import scalar_function
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection

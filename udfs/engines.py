@@ -1,9 +1,9 @@
 """Registering lancesql's functions on each engine, from their one definition.
 
-A :class:`~udfs.registry.ScalarFunction`, bound to its connection, is an Arrow function;
+A :class:`~lancesql.udfs.registry.ScalarFunction`, bound to its connection, is an Arrow function;
 DuckDB calls it through ``create_function(type="arrow")`` (with chunks of at most 2,048
 rows) and DataFusion through ``udf`` (with whole record batches); both call it from
-several threads at once. A :class:`~udfs.registry.TableFunction` is
+several threads at once. A :class:`~lancesql.udfs.registry.TableFunction` is
 called by lancesql itself for both engines (see ``lancesql.rewrite.bind_table_functions``);
 on DataFusion it is also registered as a native table function, so that
 ``lance_scan('x.lance')`` works in SQL sent to the ``SessionContext`` directly.
@@ -22,7 +22,7 @@ import lance
 import pyarrow as pa
 
 from lancesql.errors import Error, raised_in_function
-from udfs.registry import ScalarFunction, TableFunction
+from lancesql.udfs.registry import ScalarFunction, TableFunction
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from lancesql.catalog import Catalog, TableRef, VersionRef
 from lancesql.errors import ProgrammingError
-from udfs.registry import table_function
+from lancesql.udfs.registry import table_function
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection

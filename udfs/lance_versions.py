@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import ProgrammingError
-from udfs.registry import table_function
+from lancesql.udfs.registry import table_function
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection

@@ -21,9 +21,9 @@ import pyarrow as pa
 from lancesql.catalog import VersionRef
 from lancesql.errors import ProgrammingError
 from lancesql.settings import declare
-from udfs.plans import is_collecting, record_search
-from udfs.registry import table_function
-from udfs.vector_search import (
+from lancesql.udfs.plans import is_collecting, record_search
+from lancesql.udfs.registry import table_function
+from lancesql.udfs.vector_search import (
     check_k,
     check_positive,
     field_of,
@@ -33,7 +33,7 @@ from udfs.vector_search import (
     read_columns,
     vector_index,
 )
-from udfs.vector_search import (
+from lancesql.udfs.vector_search import (
     query_vector as as_query_vector,
 )
 

@@ -36,8 +36,8 @@ import pyarrow as pa
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError
 from lancesql.settings import declare, parse_bool
-from udfs.plans import is_collecting, record_search
-from udfs.registry import table_function
+from lancesql.udfs.plans import is_collecting, record_search
+from lancesql.udfs.registry import table_function
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from lancesql.rewrite import Rule
-from udfs.registry import ScalarFunction, Source
+from lancesql.udfs.registry import ScalarFunction, Source
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection

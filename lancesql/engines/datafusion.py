@@ -31,7 +31,7 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
 from lancesql.rewrite import RULES
-from udfs.registry import ScalarFunction, Source
+from lancesql.udfs.registry import ScalarFunction, Source
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection
@@ -93,7 +93,7 @@ class DataFusionCursor:
         return pa.RecordBatchReader.from_stream(frame)
 
     def create_function(self, function: ScalarFunction) -> None:
-        from udfs.engines import datafusion_function
+        from lancesql.udfs.engines import datafusion_function
 
         datafusion_function(self.ctx, function)
 
@@ -112,8 +112,8 @@ class DataFusionEngine:
         self._functions: dict[str, ScalarFunction] = {}
 
     def cursor(self, connection: Connection) -> DataFusionCursor:
-        from udfs import TABLE_FUNCTIONS
-        from udfs.engines import datafusion_table_function
+        from lancesql.udfs import TABLE_FUNCTIONS
+        from lancesql.udfs.engines import datafusion_table_function
 
         partitions = int(connection.settings.get("datafusion_target_partitions"))
         cursor = DataFusionCursor(datafusion.SessionContext(_config(partitions)))

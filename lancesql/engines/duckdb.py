@@ -18,7 +18,7 @@ import lance
 import pyarrow as pa
 
 from lancesql.rewrite import DUCKDB_RULES
-from udfs.registry import ScalarFunction, Source
+from lancesql.udfs.registry import ScalarFunction, Source
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection
@@ -83,7 +83,7 @@ class DuckDBEngine:
     def register_function(self, function: ScalarFunction) -> None:
         """Functions live in the database's catalog, which every cursor shares (unlike
         registered tables), so each is created once, on the database."""
-        from udfs.engines import duckdb_function
+        from lancesql.udfs.engines import duckdb_function
 
         if function.name in self._functions:
             self._db.remove_function(function.name)

@@ -6,7 +6,7 @@ import itertools
 
 from sqlglot import exp
 
-from udfs import TABLE_FUNCTIONS
+from lancesql.udfs import TABLE_FUNCTIONS
 
 #: Key under ``Table.meta`` where the call a placeholder stands for is kept.
 META_KEY = "lancesql_call"

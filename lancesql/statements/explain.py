@@ -31,7 +31,7 @@ from lancesql.parse import DIALECT
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.statements import command_tokens, statement
-from udfs.plans import LanceRead, collecting
+from lancesql.udfs.plans import LanceRead, collecting
 
 
 @statement(exp.Command)
