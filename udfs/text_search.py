@@ -20,8 +20,8 @@ import pyarrow as pa
 
 from lancesql.catalog import VersionRef
 from lancesql.errors import ProgrammingError
+from lancesql.explain import is_collecting, record_search
 from lancesql.settings import declare
-from lancesql.udfs.plans import is_collecting, record_search
 from lancesql.udfs.registry import table_function
 from lancesql.udfs.vector_search import (
     check_k,

@@ -35,8 +35,8 @@ import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError
+from lancesql.explain import is_collecting, record_search
 from lancesql.settings import declare, parse_bool
-from lancesql.udfs.plans import is_collecting, record_search
 from lancesql.udfs.registry import table_function
 
 if TYPE_CHECKING:

@@ -27,11 +27,11 @@ from lancesql import direct, direct_aggregate
 from lancesql.catalog import TableRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
+from lancesql.explain import LanceRead, collecting
 from lancesql.parse import DIALECT
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.statements import command_tokens, statement
-from lancesql.udfs.plans import LanceRead, collecting
 
 
 @statement(exp.Command)
