@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from lance.commit import CommitConflictError
+
 
 class Warning(Exception):
     """Important warnings, such as data truncation."""
@@ -136,3 +138,56 @@ def _clean(message: str) -> str:
     """Drop the engines' repeated prefixes ("DataFusion error: FFI error: ...")."""
     message = re.sub(r"^(DataFusion error: |External error: |FFI error: )+", "", message.strip())
     return message
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether Lance refused a commit because another writer committed first.
+
+    Lance rebases what it can (two appends both land; a delete or update after an
+    append too); a commit it cannot rebase (a new column while rows were appended or
+    deleted) fails whole, so the statement can simply run again on the new version.
+    """
+    return isinstance(exc, CommitConflictError) or (
+        isinstance(exc, OSError) and "commit conflict" in str(exc).lower()
+    )
+
+
+def lance_error(exc: BaseException, what: str) -> Error:
+    """A Lance error as a DB-API error whose message says which statement failed."""
+    if isinstance(exc, Error):
+        return exc
+    text = str(exc).strip()
+    # Lance appends the Rust source location of the error: users have no use for it.
+    first = text.split(", /home/")[0].split(", src/")[0].strip()
+    first = first.removeprefix("Invalid user input: ")
+    message = f"{what}: {first}"
+    lowered = first.lower()
+    cls: type[Error]
+    if is_conflict(exc):
+        cls = OperationalError
+        message = (
+            f"{what}: another writer committed to the table while this statement ran, and "
+            f"the two changes cannot be combined; nothing was written: run the statement "
+            f"again (Lance: {first})"
+        )
+    elif "already exists" in lowered or "duplicate" in lowered:
+        cls = IntegrityError
+    elif "cast" in lowered or "overflow" in lowered:
+        cls = DataError
+    elif (
+        "not found" in lowered
+        or "no field" in lowered
+        or "does not exist" in lowered
+        or "invalid user input" in text.lower()
+        or "error during planning" in lowered
+        or "not supported" in lowered
+        or "lanceerror(schema)" in lowered
+    ):
+        cls = ProgrammingError
+    elif isinstance(exc, OSError):
+        cls = OperationalError
+    else:
+        cls = DatabaseError
+    err = cls(message)
+    err.__cause__ = exc
+    return err

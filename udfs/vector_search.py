@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
-from lancesql.errors import DataError, ProgrammingError
+from lancesql.errors import DataError, ProgrammingError, lance_error
 from lancesql.explain import is_collecting, record_search
 from lancesql.settings import declare, parse_bool
 from lancesql.udfs.registry import table_function
@@ -334,8 +334,6 @@ def vector_search(
         )
         result = scanner.to_table()
     except (OSError, ValueError) as exc:
-        from lancesql.writes import lance_error
-
         what = f"{name}(): the filter {filter!r} failed" if filter else f"{name}() failed"
         raise lance_error(exc, what) from exc
     if is_collecting():

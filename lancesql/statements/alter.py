@@ -22,12 +22,19 @@ from sqlglot import exp
 
 from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DatabaseError, IntegrityError, NotSupportedError, ProgrammingError
+from lancesql.errors import (
+    DatabaseError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+    is_conflict,
+    lance_error,
+)
 from lancesql.lance_sql import to_lance
 from lancesql.parse import tokenize
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import command_tokens, statement
-from lancesql.writes import committed, is_conflict, lance_error, open_target
+from lancesql.writes import committed, open_target
 
 
 @statement(exp.Alter)

@@ -24,10 +24,10 @@ from sqlglot import exp
 
 from lancesql.catalog import SUFFIX, is_uri
 from lancesql.context import Result, StatementContext
-from lancesql.errors import NotSupportedError, ProgrammingError
+from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import statement
-from lancesql.writes import Stream, check_writable, direct_scan, lance_error, table_uri
+from lancesql.writes import Stream, check_writable, direct_scan, table_uri
 
 log = logging.getLogger("lancesql")
 

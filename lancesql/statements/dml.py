@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError
+from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError, lance_error
 from lancesql.lance_sql import columns_of, quote, to_lance
 from lancesql.statements import statement
-from lancesql.writes import LocalQuery, Stream, committed, direct_scan, lance_error, local_select, open_target
+from lancesql.writes import LocalQuery, Stream, committed, direct_scan, local_select, open_target
 
 
 # -- INSERT ---------------------------------------------------------------------------------
