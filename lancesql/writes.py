@@ -17,11 +17,7 @@ from sqlglot import exp
 
 from lancesql.catalog import SUFFIX
 from lancesql.context import StatementContext
-from lancesql.errors import (
-    Error,
-    OperationalError,
-    ProgrammingError,
-)
+from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
 from lancesql.lance_sql import quote, to_lance
 from lancesql.query import bind, to_sql
 from lancesql.rewrite import rewrite
@@ -179,8 +175,6 @@ class Stream:
             if isinstance(self.error, Error):
                 return self.error
             if isinstance(self.error, Exception):
-                from lancesql.errors import translate
-
                 return translate(self.error)
             return self.error
         if isinstance(exc, Error):
