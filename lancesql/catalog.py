@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import lance
+from lance.namespace import DirectoryNamespace
+from lance_namespace import ListTablesRequest
 
 from lancesql.errors import OperationalError, ProgrammingError
 
@@ -98,9 +100,6 @@ class Catalog:
         ``storage_options`` (endpoint, keys, region) that open the datasets, which
         pyarrow's filesystems would need translated store by store.
         """
-        from lance.namespace import DirectoryNamespace
-        from lance_namespace import ListTablesRequest
-
         options = {f"storage.{k}": v for k, v in (self.storage_options or {}).items()}
         try:
             namespace = DirectoryNamespace(root=self.root, manifest_enabled="false", **options)

@@ -19,6 +19,7 @@ An error prints as one line on standard error, without a traceback unless
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import contextlib
 import csv
@@ -35,7 +36,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+import lancesql
 from lancesql.errors import Error, ProgrammingError
 from lancesql.parse import tokenize
 
@@ -315,8 +318,6 @@ def write_json(reader: pa.RecordBatchReader, out: IO[str]) -> None:
 
 def write_parquet(reader: pa.RecordBatchReader, out: Any) -> None:
     """Parquet, streamed batch by batch."""
-    import pyarrow.parquet as pq
-
     sink = pa.PythonFile(out, mode="w")
     with pq.ParquetWriter(sink, reader.schema) as writer:
         for batch in reader:
@@ -330,8 +331,6 @@ class Session:
     """A connection, an output, and the options a shell can change."""
 
     def __init__(self, args: argparse.Namespace):
-        import lancesql
-
         options = dict(_pairs(args.storage_option, "--storage-option"))
         settings = dict(_pairs(args.set, "--set"))
         self.connection = lancesql.connect(
@@ -441,8 +440,6 @@ def line_reader() -> Callable[[str], str]:
         with contextlib.suppress(OSError):
             readline.read_history_file(HISTORY)
         readline.set_history_length(10_000)
-        import atexit
-
         atexit.register(_save_history, readline)
     except ImportError:  # no readline (Windows): plain input
         pass
@@ -526,8 +523,6 @@ def dot_command(session: Session, line: str) -> bool:
 
 
 def _version() -> str:
-    import lancesql
-
     return lancesql.__version__
 
 

@@ -32,7 +32,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import lance
 import numpy as np
@@ -40,15 +40,13 @@ import pyarrow as pa
 import torch
 from sqlglot import exp
 
+from lancesql.connection import Connection, connect
 from lancesql.context import StatementContext
 from lancesql.errors import Error, NotSupportedError, ProgrammingError, translate
 from lancesql.parse import parse
 from lancesql.query import call_source, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
 
 #: ``transform=``: one callable for every binary column, or one per column name.
 Transform = Union[Callable[[bytes], Any], Mapping[str, Callable[[Any], Any]], None]  # noqa: UP007
@@ -530,9 +528,7 @@ class QueryIterableDataset(torch.utils.data.IterableDataset):
 
 
 def _connect(root: str, engine: str, storage_options: Any, settings: Any) -> Connection:
-    import lancesql
-
-    return lancesql.connect(root, engine, storage_options, settings=settings)
+    return connect(root, engine, storage_options, settings=settings)
 
 
 # -- Lance from a forked worker ---------------------------------------------------------

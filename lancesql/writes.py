@@ -19,7 +19,7 @@ from lancesql.catalog import SUFFIX
 from lancesql.context import StatementContext
 from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
 from lancesql.lance_sql import quote, to_lance
-from lancesql.query import bind, to_sql
+from lancesql.query import bind, sources, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.settings import declare, parse_bool
@@ -108,8 +108,6 @@ class LocalQuery:
         except Error:
             raise
         except Exception as exc:
-            from lancesql.errors import translate
-
             raise translate(exc) from exc
 
     def close(self) -> None:
@@ -224,8 +222,6 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     condition = to_lance(where.this, ctx.params) if where is not None else None
     if where is not None and condition is None:
         return None
-    from lancesql.query import sources
-
     found = sources(ctx, exp.select("*").from_(table.copy()))
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
         return None

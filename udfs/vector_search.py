@@ -27,7 +27,7 @@ import math
 import os
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lance
 import numpy as np
@@ -37,10 +37,7 @@ from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError, lance_error
 from lancesql.explain import is_collecting, record_search
 from lancesql.settings import declare, parse_bool
-from lancesql.udfs.registry import table_function
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs.registry import Session, table_function
 
 # Lance's index statistics would otherwise warn about centroids on every call.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
@@ -80,14 +77,14 @@ class VectorIndex:
 
 
 def open_table(
-    connection: Connection, function: str, table: Any, version: VersionRef
+    session: Session, function: str, table: Any, version: VersionRef
 ) -> lance.LanceDataset:
     """The dataset a search's first argument names, at ``version``."""
     if not isinstance(table, str) or not table:
         raise ProgrammingError(
             f"{function}() needs a table name or a dataset URI as its first argument"
         )
-    catalog = connection.catalog
+    catalog = session.catalog
     return catalog.open(TableRef(catalog.resolve_uri(table), version))
 
 
@@ -205,7 +202,7 @@ class Plan:
 
 
 def plan_search(
-    connection: Connection,
+    session: Session,
     ds: lance.LanceDataset,
     column: str,
     vector: np.ndarray,
@@ -240,7 +237,7 @@ def plan_search(
     metric = metric or (index.metric if index is not None else "l2")
     nearest["metric"] = metric
     if refine_factor is None:
-        refine_factor = int(connection.settings.get("vector_search_refine_factor")) or None
+        refine_factor = int(session.settings.get("vector_search_refine_factor")) or None
     if refine_factor is not None:
         nearest["refine_factor"] = refine_factor
 
@@ -262,7 +259,7 @@ def plan_search(
         return Plan("index", nearest, f"no filter: index {index.name!r}")
     total = ds.count_rows()
     matching = count_matching(ds, filter)
-    limit = int(connection.settings.get("vector_search_exact_rows"))
+    limit = int(session.settings.get("vector_search_exact_rows"))
     if matching <= limit:
         return exact(
             f"{matching} of {total} rows match the filter (<= vector_search_exact_rows = {limit})",
@@ -270,7 +267,7 @@ def plan_search(
         )
     widened = nprobes
     if (
-        connection.settings.get("vector_search_widen_nprobes")
+        session.settings.get("vector_search_widen_nprobes")
         and nprobes is not None
         and matching < total
     ):
@@ -289,7 +286,7 @@ def plan_search(
 
 @table_function("vector_search", projects=True, predicates=("filter",))
 def vector_search(
-    connection: Connection,
+    session: Session,
     table: str,
     column: str,
     query: Any,
@@ -306,7 +303,7 @@ def vector_search(
     """The ``k`` rows of ``table`` nearest ``query`` in ``column`` among the rows
     ``filter`` keeps, with their ``_distance``, nearest first."""
     name = "vector_search"
-    ds = open_table(connection, name, table, version)
+    ds = open_table(session, name, table, version)
     field = field_of(ds, name, column)
     if not is_vector(field):
         vectors = [f.name for f in ds.schema if is_vector(f)]
@@ -323,7 +320,7 @@ def vector_search(
     wanted = read_columns(ds, columns, "_distance")
     try:
         plan = plan_search(
-            connection, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
+            session, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
         )
         scanner = ds.scanner(
             columns=wanted,

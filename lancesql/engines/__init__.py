@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from lancesql.engines.base import Engine, EngineCursor
+from lancesql.engines.datafusion import DataFusionEngine
+from lancesql.engines.duckdb import DuckDBEngine
 from lancesql.errors import ProgrammingError
 
 ENGINES = ("duckdb", "datafusion")
@@ -12,12 +14,8 @@ def create_engine(name: str) -> Engine:
     """The adapter for engine ``name``: ``duckdb`` (the default) or ``datafusion``."""
     key = name.lower()
     if key == "duckdb":
-        from lancesql.engines.duckdb import DuckDBEngine
-
         return DuckDBEngine()
     if key == "datafusion":
-        from lancesql.engines.datafusion import DataFusionEngine
-
         return DataFusionEngine()
     raise ProgrammingError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 

@@ -16,7 +16,6 @@ from sqlglot import exp
 from lancesql.rewrite.bind_table_functions import bind_table_functions
 from lancesql.rewrite.order_by_distance import order_by_distance
 from lancesql.rewrite.project_table_functions import project_table_functions
-from lancesql.rewrite.push_limit import push_limit
 from lancesql.rewrite.qualify_tables import qualify_tables
 from lancesql.rewrite.time_travel import time_travel
 
@@ -33,18 +32,6 @@ RULES: tuple[Rule, ...] = (
 
 #: Rules a setting turns off: rule -> the name of its boolean setting.
 SWITCHES: dict[Rule, str] = {order_by_distance: "rewrite_order_by_distance"}
-
-#: DuckDB's rules: it stops a scan only after reading fragments in parallel, so a plain
-#: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
-DUCKDB_RULES: tuple[Rule, ...] = (
-    time_travel,
-    order_by_distance,
-    qualify_tables,
-    push_limit,
-    bind_table_functions,
-    project_table_functions,
-)
-
 
 def rewrite(
     expression: exp.Expression, rules: Sequence[Rule] = RULES, settings: Any = None

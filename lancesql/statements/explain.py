@@ -29,9 +29,10 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.explain import LanceRead, collecting
 from lancesql.parse import DIALECT
+from lancesql.query import bind, evaluate, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 
 
 @statement(exp.Command)
@@ -40,8 +41,6 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     assert isinstance(tree, exp.Command)
     if str(tree.this).upper() != "EXPLAIN":
         return None
-    from lancesql.query import bind, to_sql
-
     text = command_tokens(tree)[len("EXPLAIN") :].strip()
     analyze = text.upper().startswith("ANALYZE ")
     if analyze:
@@ -86,8 +85,6 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
 
 def _scanned_by_engine(ctx: StatementContext, name: str, call: tuple) -> LanceRead:
     """A Lance table the engine scans (registered under ``name`` by the bind)."""
-    from lancesql.query import evaluate
-
     _, args, kwargs = call
     values = [evaluate(ctx, a) for a in args]
     uri = ctx.catalog.resolve_uri(values[0])

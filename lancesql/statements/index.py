@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
 from lancesql.errors import IntegrityError, ProgrammingError, lance_error
-from lancesql.statements import statement
+from lancesql.statements.base import statement
 from lancesql.writes import committed, open_target
 
 log = logging.getLogger("lancesql")

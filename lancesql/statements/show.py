@@ -6,7 +6,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.statements import statement
+from lancesql.query import run_query, sources
+from lancesql.statements.base import statement
 
 
 @statement(exp.Show)
@@ -24,8 +25,6 @@ def describe(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     The types are Arrow's, as Lance stores them (``fixed_size_list<item: float>[512]``),
     so that a Lance schema reads the same on both engines.
     """
-    from lancesql.query import run_query, sources
-
     target = tree.this
     if isinstance(target, exp.Table):
         # A table's schema is Lance's own, whatever types the engine would map it to.
