@@ -47,6 +47,7 @@ from lancesql.parse import parse
 from lancesql.query import call_source, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.udfs import TABLE_FUNCTIONS
 
 #: ``transform=``: one callable for every binary column, or one per column name.
 Transform = Union[Callable[[bytes], Any], Mapping[str, Callable[[Any], Any]], None]  # noqa: UP007
@@ -107,10 +108,11 @@ def plan_rows(tree: exp.Expression) -> RowPlan:
 
     >>> import sqlglot
     >>> sql = "SELECT image_emb AS x, label FROM t WHERE id < 5"
-    >>> plan = plan_rows(rewrite(sqlglot.parse_one(sql)))
+    >>> plan = plan_rows(rewrite(sqlglot.parse_one(sql), functions=TABLE_FUNCTIONS))
     >>> plan.table.alias_or_name, plan.columns
     ('t', [('x', 'image_emb'), ('label', 'label')])
-    >>> plan_rows(rewrite(sqlglot.parse_one("SELECT label, count(*) FROM t GROUP BY 1")))
+    >>> grouped = sqlglot.parse_one("SELECT label, count(*) FROM t GROUP BY 1")
+    >>> plan_rows(rewrite(grouped, functions=TABLE_FUNCTIONS))
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -244,7 +246,7 @@ def _select_row_ids(
     con: Connection, sql: str, params: list[Any]
 ) -> tuple[lance.LanceDataset, np.ndarray, list[tuple[str, str]]]:
     """Run the row-id query: the row source's dataset, the row ids, the output columns."""
-    tree = rewrite(_one_query(sql, params))
+    tree = rewrite(_one_query(sql, params), functions=TABLE_FUNCTIONS)
     plan = plan_rows(tree)
     assert isinstance(tree, exp.Select)
     engine = con.engine.cursor(con)

@@ -19,8 +19,7 @@ from lancesql.catalog import SUFFIX
 from lancesql.context import StatementContext
 from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
 from lancesql.lance_sql import quote, to_lance
-from lancesql.query import bind, sources, to_sql
-from lancesql.rewrite import rewrite
+from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.settings import declare, parse_bool
 from lancesql.udfs.registry import Source
@@ -92,7 +91,7 @@ class LocalQuery:
 
     def __init__(self, ctx: StatementContext, tree: exp.Expression):
         self.ctx = ctx
-        tree = rewrite(tree, ctx.connection.engine.rules, settings=ctx.settings)
+        tree = rewritten_for(ctx, tree)
         for table in list(tree.find_all(exp.Table)):
             call = table.meta.get(META_KEY)
             if call and call[0] == "lance_scan" and _is_local(call[1]):

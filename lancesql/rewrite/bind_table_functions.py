@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection
 
 from sqlglot import exp
-
-from lancesql.udfs import TABLE_FUNCTIONS
 
 #: Key under ``Table.meta`` where the call a placeholder stands for is kept.
 META_KEY = "lancesql_call"
@@ -44,8 +43,8 @@ def call_parts(func: exp.Func) -> tuple[str, list[exp.Expression], dict[str, exp
     return name.lower(), args, kwargs
 
 
-def bind_table_functions(expression: exp.Expression) -> exp.Expression:
-    """Replace each call of a lancesql table function with a placeholder table.
+def bind_table_functions(expression: exp.Expression, functions: Collection[str]) -> exp.Expression:
+    """Replace each call of a table function named in ``functions`` with a placeholder table.
 
     Neither DuckDB's Python API nor DataFusion (for arguments that are not literals)
     can call Python table functions from SQL, so lancesql calls them itself: the
@@ -53,7 +52,8 @@ def bind_table_functions(expression: exp.Expression) -> exp.Expression:
     call's result (a Lance dataset or an Arrow table) under the placeholder's name.
 
     >>> import sqlglot
-    >>> tree = bind_table_functions(sqlglot.parse_one("SELECT * FROM lance_scan('t', 2) AS t", read="duckdb"))
+    >>> tree = sqlglot.parse_one("SELECT * FROM lance_scan('t', 2) AS t", read="duckdb")
+    >>> tree = bind_table_functions(tree, {"lance_scan"})
     >>> tree.sql("duckdb"), tree.find(exp.Table).meta[META_KEY][0]
     ('SELECT * FROM __lancesql_0 AS t', 'lance_scan')
     """
@@ -63,7 +63,7 @@ def bind_table_functions(expression: exp.Expression) -> exp.Expression:
         if not isinstance(func, exp.Func):
             continue
         name, args, kwargs = call_parts(func)
-        if name not in TABLE_FUNCTIONS:
+        if name not in functions:
             continue
         placeholder = exp.Table(
             this=exp.to_identifier(f"__lancesql_{next(counter)}"),

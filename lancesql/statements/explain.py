@@ -29,8 +29,7 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.explain import LanceRead, collecting
 from lancesql.parse import DIALECT
-from lancesql.query import bind, evaluate, to_sql
-from lancesql.rewrite import rewrite
+from lancesql.query import bind, evaluate, rewritten_for, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.statements.base import command_tokens, statement
 
@@ -49,7 +48,7 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         query = sqlglot.parse_one(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(f"EXPLAIN needs a query: {str(exc).splitlines()[0]}") from None
-    rewritten = rewrite(query, ctx.connection.engine.rules, settings=ctx.settings)  # type: ignore[arg-type]
+    rewritten = rewritten_for(ctx, query)  # type: ignore[arg-type]
     with collecting() as reads:
         bind(ctx, rewritten)
     scanned = [
