@@ -61,6 +61,8 @@ def test_every_rule_has_a_fixture_file() -> None:
     assert set(SQL_RULES) <= {path.stem for path in FIXTURES.glob("*.sql")}
 
 
-@pytest.mark.parametrize(("rule", "given", "expected"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("rule", "given", "expected"), CASES, ids=[f"{case[0]}-{i}" for i, case in enumerate(CASES)]
+)
 def test_rule(rule: str, given: str, expected: str) -> None:
     assert _run(rule, sqlglot.parse_one(given, read="duckdb")) == expected
