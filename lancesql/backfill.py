@@ -34,10 +34,10 @@ from lance.udf import BatchUDFCheckpoint
 from sqlglot import exp
 from tqdm import tqdm
 
+from lancesql.arrow_types import storage_type
 from lancesql.context import StatementContext
 from lancesql.errors import DataError, Error, InternalError, ProgrammingError, lance_error
 from lancesql.settings import declare
-from lancesql.sql_types import storage_type
 from lancesql.writes import LocalQuery, local_select
 
 

@@ -17,9 +17,9 @@ import pyarrow as pa
 
 from lancesql import statements
 from lancesql.context import EngineSession, Result, StatementContext
+from lancesql.dbapi_types import type_code
 from lancesql.errors import Error, InterfaceError, ProgrammingError, translate
 from lancesql.parse import Parsed
-from lancesql.types import type_code
 
 log = logging.getLogger("lancesql")
 

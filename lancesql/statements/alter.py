@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from lancesql.arrow_types import arrow_type, storage_schema
 from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
 from lancesql.errors import (
@@ -33,7 +34,6 @@ from lancesql.errors import (
 from lancesql.lance_sql import to_lance
 from lancesql.parse import tokenize
 from lancesql.query import run_query
-from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements.base import command_tokens, statement
 from lancesql.writes import committed, open_target
 

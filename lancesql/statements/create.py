@@ -22,11 +22,11 @@ import lance
 import pyarrow as pa
 from sqlglot import exp
 
+from lancesql.arrow_types import arrow_type, storage_schema
 from lancesql.catalog import SUFFIX, is_uri
 from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
 from lancesql.query import run_query
-from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements.base import statement
 from lancesql.writes import Stream, check_writable, direct_scan, table_uri
 
