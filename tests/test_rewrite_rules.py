@@ -16,10 +16,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from lancesql.engines.push_limit import push_limit
 from lancesql.rewrite import RULES
 from lancesql.rewrite.bind_table_functions import META_KEY, bind_table_functions
 from lancesql.rewrite.project_table_functions import COLUMNS_KEY, project_table_functions
-from lancesql.rewrite.push_limit import push_limit
 from lancesql.udfs import TABLE_FUNCTIONS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rewrite"

@@ -20,11 +20,11 @@ import lance
 import pyarrow as pa
 
 from lancesql.engines.base import reporting
+from lancesql.engines.push_limit import push_limit
 from lancesql.rewrite import Rule
 from lancesql.rewrite.bind_table_functions import bind_table_functions
 from lancesql.rewrite.order_by_distance import order_by_distance
 from lancesql.rewrite.project_table_functions import project_table_functions
-from lancesql.rewrite.push_limit import push_limit
 from lancesql.rewrite.qualify_tables import qualify_tables
 from lancesql.rewrite.time_travel import time_travel
 from lancesql.udfs.registry import ScalarFunction, Session, Source
