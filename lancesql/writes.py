@@ -18,6 +18,7 @@ from sqlglot import exp
 from lancesql.catalog import SUFFIX
 from lancesql.context import StatementContext
 from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
+from lancesql.fast_path import answers_alone
 from lancesql.lance_sql import quote, to_lance
 from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
@@ -189,11 +190,6 @@ declare(
     "Lance-evaluable expressions and filter, LIMIT) with Lance's own scanner instead of the engine.",
 )
 
-_DIRECT_BLOCKERS = (
-    "order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows",
-    "pivots", "with_", "offset", "into", "sample", "prewhere",
-)
-
 
 def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
     """A Lance scanner for ``query`` when it is a plain scan of one Lance table, else None.
@@ -202,9 +198,7 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     needs nothing the engine adds: Lance reads, projects and filters it and the rows go
     straight to the write, without a copy into and out of the engine.
     """
-    if not ctx.settings.get("direct_scan") or not isinstance(query, exp.Select):
-        return None
-    if any(query.args.get(k) for k in _DIRECT_BLOCKERS):
+    if not ctx.settings.get("direct_scan") or not answers_alone(query, accepts={"limit"}):
         return None
     source = query.args.get("from_")
     table = source.this if source is not None else None
