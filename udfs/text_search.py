@@ -23,7 +23,7 @@ from lancesql.errors import ProgrammingError
 from lancesql.explain import is_collecting, record_search
 from lancesql.settings import declare
 from lancesql.udfs.registry import Session, table_function
-from lancesql.udfs.vector_search import (
+from lancesql.udfs.search import (
     check_k,
     check_positive,
     field_of,
@@ -33,7 +33,7 @@ from lancesql.udfs.vector_search import (
     read_columns,
     vector_index,
 )
-from lancesql.udfs.vector_search import (
+from lancesql.udfs.search import (
     query_vector as as_query_vector,
 )
 
