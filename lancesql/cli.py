@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 import lancesql
 from lancesql.errors import Error, ProgrammingError
 from lancesql.parse import tokenize
+from lancesql.ui import main as ui_main
 
 FORMATS = ("table", "csv", "json", "parquet")
 HISTORY = os.path.expanduser(os.environ.get("LANCESQL_HISTORY", "~/.lancesql_history"))
@@ -542,7 +543,7 @@ def parser() -> argparse.ArgumentParser:
         prog="lancesql",
         description="SQL over the Lance datasets under ROOT (each <name>.lance is a table).",
         epilog="With no -e/-f, statements piped on standard input run as a script; "
-        "on a terminal an interactive shell starts.",
+        "on a terminal an interactive shell starts. `lancesql ui [ROOT]` serves a local web page.",
     )
     p.add_argument(
         "root",
@@ -581,6 +582,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``lancesql`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ui"]:  # `lancesql ui [ROOT] ...`: the local web page
+        return ui_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         session = Session(args)
