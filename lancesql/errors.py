@@ -9,6 +9,7 @@ code catches one hierarchy whatever the engine.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from lance.commit import CommitConflictError
 
@@ -53,31 +54,10 @@ class NotSupportedError(DatabaseError):
     """The statement or call is not supported (``rollback()``, say)."""
 
 
-_DUCKDB_CLASSES: dict[str, type[Error]] = {
-    "ParserException": ProgrammingError,
-    "CatalogException": ProgrammingError,
-    "BinderException": ProgrammingError,
-    "SyntaxException": ProgrammingError,
-    "InvalidInputException": ProgrammingError,
-    "ConversionException": DataError,
-    "OutOfRangeException": DataError,
-    "InvalidTypeException": DataError,
-    "TypeMismatchException": DataError,
-    "ConstraintException": IntegrityError,
-    "NotImplementedException": NotSupportedError,
-    "InternalException": InternalError,
-    "IOException": OperationalError,
-    "HTTPException": OperationalError,
-    "OutOfMemoryException": OperationalError,
-    "InterruptException": OperationalError,
-}
-
-_DATAFUSION_PATTERNS: list[tuple[re.Pattern[str], type[Error]]] = [
-    (re.compile(r"SQL error|ParserError|Schema error|Plan\(|Error during planning"), ProgrammingError),
-    (re.compile(r"Cast error|Arrow error: (Cast|Invalid argument)|Compute error"), DataError),
-    (re.compile(r"not implemented|NotImplemented|This feature is not implemented"), NotSupportedError),
-    (re.compile(r"IO error|Object Store|ObjectStore"), OperationalError),
-]
+#: How each engine's errors map to the classes above: a function from an engine's
+#: exception to its class, or None when the exception is not that engine's. Each engine
+#: adapter adds its own (see ``lancesql/engines/``).
+ENGINE_ERRORS: list[Callable[[BaseException], type[Error] | None]] = []
 
 
 #: Errors that lancesql's SQL functions raised inside an engine, by message (see below).
@@ -119,16 +99,11 @@ def translate(exc: BaseException) -> Error:
     if _RAISED_IN_FUNCTIONS and (original := _from_function(str(exc))) is not None:
         return original
     cls: type[Error] = DatabaseError
-    for klass in type(exc).__mro__:
-        if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _DUCKDB_CLASSES:
-            cls = _DUCKDB_CLASSES[klass.__name__]
+    for classify in ENGINE_ERRORS:
+        found = classify(exc)
+        if found is not None:
+            cls = found
             break
-    else:
-        message = str(exc)
-        for pattern, klass_ in _DATAFUSION_PATTERNS:
-            if pattern.search(message):
-                cls = klass_
-                break
     err = cls(_clean(str(exc)))
     err.__cause__ = exc
     return err

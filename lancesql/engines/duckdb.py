@@ -21,6 +21,15 @@ import pyarrow as pa
 
 from lancesql.engines.base import reporting
 from lancesql.engines.push_limit import push_limit
+from lancesql.errors import (
+    DataError,
+    Error,
+    IntegrityError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+)
 from lancesql.rewrite import Rule
 from lancesql.rewrite.bind_table_functions import bind_table_functions
 from lancesql.rewrite.order_by_distance import order_by_distance
@@ -139,3 +148,31 @@ def _duckdb_type(cursor: duckdb.DuckDBPyConnection, arrow_type: pa.DataType) -> 
         empty = pa.table({"x": pa.array([], arrow_type)})
         _DUCKDB_TYPES[arrow_type] = cursor.from_arrow(empty).types[0]
     return _DUCKDB_TYPES[arrow_type]
+
+
+_ERROR_CLASSES: dict[str, type[Error]] = {
+    "ParserException": ProgrammingError,
+    "CatalogException": ProgrammingError,
+    "BinderException": ProgrammingError,
+    "SyntaxException": ProgrammingError,
+    "InvalidInputException": ProgrammingError,
+    "ConversionException": DataError,
+    "OutOfRangeException": DataError,
+    "InvalidTypeException": DataError,
+    "TypeMismatchException": DataError,
+    "ConstraintException": IntegrityError,
+    "NotImplementedException": NotSupportedError,
+    "InternalException": InternalError,
+    "IOException": OperationalError,
+    "HTTPException": OperationalError,
+    "OutOfMemoryException": OperationalError,
+    "InterruptException": OperationalError,
+}
+
+
+def classify_error(exc: BaseException) -> type[Error] | None:
+    """The DB-API class of a DuckDB exception, by its class; None for any other."""
+    for klass in type(exc).__mro__:
+        if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _ERROR_CLASSES:
+            return _ERROR_CLASSES[klass.__name__]
+    return None
