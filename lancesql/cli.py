@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 import lancesql
 from lancesql.errors import Error, ProgrammingError
+from lancesql.html import blob_note
 from lancesql.parse import tokenize
 from lancesql.ui import main as ui_main
 
@@ -99,14 +100,6 @@ def is_complete(buffer: str) -> bool:
 
 # -- rendering values ---------------------------------------------------------------------
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF8", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-)
 
 
 def size_note(data: bytes) -> str:
@@ -115,26 +108,9 @@ def size_note(data: bytes) -> str:
     >>> size_note(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(1200)), size_note(b"abc")
     ('<PNG 1.2 kB>', '<BLOB 3 B>')
     """
-    kind = "BLOB"
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            kind = name
-            break
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        kind = "WEBP"
-    return f"<{kind} {human_bytes(len(data))}>"
+    return f"<{blob_note(data)}>"
 
 
-def human_bytes(n: int) -> str:
-    """``1234`` -> ``'1.2 kB'`` (decimal units, as file managers show them)."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            return f"{value:.1f} {unit}"
-    return f"{n} B"  # pragma: no cover
 
 
 def display(value: Any, width: int = 60) -> str:
