@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import lance
-from lance.namespace import DirectoryNamespace
-from lance_namespace import ListTablesRequest
 
 from lancesql.errors import OperationalError, ProgrammingError
 
@@ -100,6 +98,11 @@ class Catalog:
         ``storage_options`` (endpoint, keys, region) that open the datasets, which
         pyarrow's filesystems would need translated store by store.
         """
+        # Imported here: Lance's namespace client takes seconds to import, and only a
+        # remote root's listing needs it.
+        from lance.namespace import DirectoryNamespace
+        from lance_namespace import ListTablesRequest
+
         options = {f"storage.{k}": v for k, v in (self.storage_options or {}).items()}
         try:
             namespace = DirectoryNamespace(root=self.root, manifest_enabled="false", **options)

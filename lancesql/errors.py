@@ -56,8 +56,11 @@ class NotSupportedError(DatabaseError):
 
 #: How each engine's errors map to the classes above: a function from an engine's
 #: exception to its class, or None when the exception is not that engine's. Each engine
-#: adapter adds its own (see ``lancesql/engines/``).
-ENGINE_ERRORS: list[Callable[[BaseException], type[Error] | None]] = []
+#: adapter adds its own when imported (see ``lancesql/engines/``): those that know an
+#: error by its class (DuckDB's) are asked before those that guess from its message
+#: (DataFusion's, which have no classes of their own).
+ERRORS_BY_CLASS: list[Callable[[BaseException], type[Error] | None]] = []
+ERRORS_BY_MESSAGE: list[Callable[[BaseException], type[Error] | None]] = []
 
 
 #: Errors that lancesql's SQL functions raised inside an engine, by message (see below).
@@ -99,7 +102,7 @@ def translate(exc: BaseException) -> Error:
     if _RAISED_IN_FUNCTIONS and (original := _from_function(str(exc))) is not None:
         return original
     cls: type[Error] = DatabaseError
-    for classify in ENGINE_ERRORS:
+    for classify in (*ERRORS_BY_CLASS, *ERRORS_BY_MESSAGE):
         found = classify(exc)
         if found is not None:
             cls = found

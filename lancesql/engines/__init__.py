@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from lancesql.engines import datafusion, duckdb
+from lancesql.engines import datafusion_errors, duckdb
 from lancesql.engines.base import Engine, EngineCursor
-from lancesql.engines.datafusion import DataFusionEngine
 from lancesql.engines.duckdb import DuckDBEngine
-from lancesql.errors import ENGINE_ERRORS, ProgrammingError
+from lancesql.errors import ERRORS_BY_CLASS, ERRORS_BY_MESSAGE, ProgrammingError
+from lancesql.settings import declare
 
 ENGINES = ("duckdb", "datafusion")
 
-# DuckDB's errors by their class first; DataFusion's, which have no classes of their own,
-# by their message, for whatever is left.
-ENGINE_ERRORS.extend([duckdb.classify_error, datafusion.classify_error])
+ERRORS_BY_CLASS.append(duckdb.classify_error)
+ERRORS_BY_MESSAGE.append(datafusion_errors.classify_error)
+
+declare(
+    "datafusion_target_partitions",
+    0,
+    int,
+    "DataFusion's target partitions; 0 means one per CPU core.",
+)
 
 
 def create_engine(name: str) -> Engine:
@@ -21,6 +27,9 @@ def create_engine(name: str) -> Engine:
     if key == "duckdb":
         return DuckDBEngine()
     if key == "datafusion":
+        # Imported on first use: a DuckDB connection never loads DataFusion.
+        from lancesql.engines.datafusion import DataFusionEngine
+
         return DataFusionEngine()
     raise ProgrammingError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
 

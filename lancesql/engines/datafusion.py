@@ -21,7 +21,6 @@ few DuckDB function names DataFusion spells differently translated.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -32,17 +31,8 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
 from lancesql.engines.base import reporting
-from lancesql.errors import DataError, Error, NotSupportedError, OperationalError, ProgrammingError
 from lancesql.rewrite import RULES
-from lancesql.settings import declare
 from lancesql.udfs.registry import TABLE_FUNCTIONS, ScalarFunction, Session, Source, TableFunction
-
-declare(
-    "datafusion_target_partitions",
-    0,
-    int,
-    "DataFusion's target partitions; 0 means one per CPU core.",
-)
 
 
 class Datafusion(DuckDB):
@@ -191,20 +181,3 @@ def _literal(expr: Any) -> Any:
     value = expr.python_value() if hasattr(expr, "python_value") else expr
     return value.as_py() if isinstance(value, pa.Scalar) else value
 
-
-_ERROR_PATTERNS: list[tuple[re.Pattern[str], type[Error]]] = [
-    (re.compile(r"SQL error|ParserError|Schema error|Plan\(|Error during planning"), ProgrammingError),
-    (re.compile(r"Cast error|Arrow error: (Cast|Invalid argument)|Compute error"), DataError),
-    (re.compile(r"not implemented|NotImplemented|This feature is not implemented"), NotSupportedError),
-    (re.compile(r"IO error|Object Store|ObjectStore"), OperationalError),
-]
-
-
-def classify_error(exc: BaseException) -> type[Error] | None:
-    """The DB-API class of a DataFusion error, by its message (DataFusion raises plain
-    exceptions, and pyarrow's when a result is read); None when no pattern matches."""
-    message = str(exc)
-    for pattern, cls in _ERROR_PATTERNS:
-        if pattern.search(message):
-            return cls
-    return None
