@@ -21,6 +21,9 @@ class EngineSession(Session, Protocol):
     @property
     def engine(self) -> Engine: ...
 
+    @property
+    def temp_views(self) -> dict[str, str]: ...
+
 
 @dataclass
 class Result:

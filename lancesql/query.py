@@ -10,12 +10,13 @@ import lance
 import pyarrow as pa
 from sqlglot import exp
 
-from lancesql import direct, direct_aggregate, lance_sql
+from lancesql import direct, direct_aggregate, lance_sql, views
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.lance_sql import PREDICATE_SHAPES
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.rewrite.expand_views import expand_views
 from lancesql.rewrite.project_table_functions import COLUMNS_KEY
 from lancesql.settings import declare, parse_bool
 from lancesql.udfs import TABLE_FUNCTIONS
@@ -66,14 +67,28 @@ def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
     return Prepared(rewritten, sql, original)
 
 
+def all_views(ctx: StatementContext) -> dict[str, str]:
+    """The views this connection sees: those stored under the root, and its TEMP views
+    (which hide a stored view of the same name)."""
+    return {**views.stored(ctx.catalog), **ctx.connection.temp_views}
+
+
+def with_views(ctx: StatementContext, tree: exp.Expression) -> exp.Expression:
+    """``tree`` with each view it names expanded."""
+    seen = all_views(ctx)
+    return expand_views(tree.copy(), views.parsed(seen)) if seen else tree
+
+
 def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
-    """Rewrite ``tree``, bind it and run it on the engine."""
+    """Expand the views ``tree`` names, rewrite it, bind it and run it on the engine."""
     engine = ctx.connection.engine
-    key = (engine.name, tuple(switches(ctx).values()))
+    seen = all_views(ctx)
+    key = (engine.name, tuple(switches(ctx).values()), tuple(sorted(seen.items())))
     cache = tree.meta.setdefault(_PREPARED, {})
     prepared = cache.get(key)
     if prepared is None:
-        rewritten = rewritten_for(ctx, tree)
+        expanded = expand_views(tree.copy(), views.parsed(seen)) if seen else tree
+        rewritten = rewritten_for(ctx, expanded)
         prepared = cache[key] = prepared_from(rewritten, engine.dialect)
     return run_prepared(ctx, prepared)
 
@@ -186,7 +201,7 @@ def argument(ctx: StatementContext, function: TableFunction, param: str, node: e
 
 def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:
     """The sources a query reads, in order, without running it (for DESCRIBE, EXPLAIN)."""
-    rewritten = rewritten_for(ctx, tree)
+    rewritten = rewritten_for(ctx, with_views(ctx, tree))
     return [call_source(ctx, t) for t in rewritten.find_all(exp.Table) if META_KEY in t.meta]
 
 

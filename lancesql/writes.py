@@ -19,7 +19,7 @@ from lancesql.catalog import SUFFIX
 from lancesql.context import StatementContext
 from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
 from lancesql.fast_path import answers_alone
-from lancesql.lance_sql import quote, to_lance
+from lancesql.lance_sql import alike, quote, to_lance
 from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.settings import declare, parse_bool
@@ -219,6 +219,8 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
         return None
     ds = found[0]
+    if condition is not None and not alike(condition, ds.schema):
+        return None  # Lance would read the filter otherwise than the engine
     columns: dict[str, str] = {}
     for item in query.expressions:
         star = item if isinstance(item, exp.Star) else item.this if isinstance(item, exp.Column) else None

@@ -25,6 +25,7 @@ from lancesql.statements import (  # noqa: F401
     show,
     tags,
     versions,
+    views,
 )
 from lancesql.statements.base import HANDLERS
 

@@ -28,6 +28,7 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
 from lancesql.query import run_query
 from lancesql.statements.base import statement
+from lancesql.views import stored as stored_views
 from lancesql.writes import Stream, check_writable, direct_scan, table_uri
 
 log = logging.getLogger("lancesql")
@@ -52,6 +53,8 @@ def create_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             f"table {name!r} already exists: use CREATE OR REPLACE TABLE to write a new "
             f"version of it, or DROP TABLE {name} first"
         )
+    if not is_uri(name) and name in {**stored_views(ctx.catalog), **ctx.connection.temp_views}:
+        raise ProgrammingError(f"{name!r} is a view: give the table another name, or DROP VIEW {name} first")
     mode = "overwrite" if exists else "create"
     query = tree.expression
     if isinstance(query, exp.Query):

@@ -6,16 +6,29 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.query import run_query, sources
+from lancesql.query import all_views, run_query, sources
 from lancesql.statements.base import statement
+from lancesql.views import stored
 
 
 @statement(exp.Show)
 def show_tables(ctx: StatementContext, tree: exp.Expression) -> Result | None:
-    """``SHOW TABLES``: the Lance datasets under the root."""
+    """``SHOW TABLES``: the Lance datasets under the root and the views, with their kind
+    (``table``, ``view``, or ``temporary view`` for this connection's TEMP views)."""
     if str(tree.this).upper() not in ("TABLES", "ALL TABLES"):
         return None
-    return Result.of(pa.table({"name": pa.array(ctx.catalog.table_names(), pa.string())}))
+    kinds = dict.fromkeys(ctx.catalog.table_names(), "table")
+    kinds.update(dict.fromkeys(stored(ctx.catalog), "view"))
+    kinds.update(dict.fromkeys(ctx.connection.temp_views, "temporary view"))
+    names = sorted(kinds)
+    return Result.of(
+        pa.table(
+            {
+                "name": pa.array(names, pa.string()),
+                "kind": pa.array([kinds[n] for n in names], pa.string()),
+            }
+        )
+    )
 
 
 @statement(exp.Describe)
@@ -26,6 +39,8 @@ def describe(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     so that a Lance schema reads the same on both engines.
     """
     target = tree.this
+    if isinstance(target, exp.Table) and not target.this.quoted and target.name in all_views(ctx):
+        target = exp.select("*").from_(target.copy())  # a view: the schema its query gives
     if isinstance(target, exp.Table):
         # A table's schema is Lance's own, whatever types the engine would map it to.
         schema = sources(ctx, exp.select("*").from_(target.copy()))[0].schema
