@@ -219,12 +219,17 @@ class Cursor:
             if pending:
                 rows = [dict(zip(schema.names, r, strict=True)) for r in pending]
                 yield pa.RecordBatch.from_pylist(rows, schema=schema)
-            for batch in reader:
-                if rows_per_batch:
-                    for start in range(0, batch.num_rows, rows_per_batch):
-                        yield batch.slice(start, rows_per_batch)
-                else:
-                    yield batch
+            try:
+                for batch in reader:
+                    if rows_per_batch:
+                        for start in range(0, batch.num_rows, rows_per_batch):
+                            yield batch.slice(start, rows_per_batch)
+                    else:
+                        yield batch
+            except Error:
+                raise
+            except Exception as exc:  # an engine's error while streaming: as from fetchone
+                raise translate(exc) from exc
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 

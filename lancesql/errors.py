@@ -139,6 +139,8 @@ def lance_error(exc: BaseException, what: str) -> Error:
     first = text.split(", /home/")[0].split(", src/")[0].strip()
     first = first.removeprefix("Invalid user input: ")
     message = f"{what}: {first}"
+    if "cannot contain `.`" in first:  # an unaliased expression, named by the engine
+        message += " (name each computed column with AS)"
     lowered = first.lower()
     cls: type[Error]
     if is_conflict(exc):

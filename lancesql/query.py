@@ -25,7 +25,10 @@ from lancesql.udfs.registry import Source, TableFunction
 _PREPARED = "lancesql_prepared"
 
 #: The rewrite rules a boolean setting turns off: rule name -> setting.
-SWITCHES = {"order_by_distance": "rewrite_order_by_distance"}
+SWITCHES = {
+    "order_by_distance": "rewrite_order_by_distance",
+    "order_by_distance_recomputed": "rewrite_order_by_distance",
+}
 
 declare(
     "rewrite_order_by_distance",

@@ -16,7 +16,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from lancesql.engines.push_limit import push_limit
+from lancesql.engines.duckdb import DUCKDB_RULES
 from lancesql.parse import DIALECT
 from lancesql.rewrite import RULES
 from lancesql.rewrite.bind_table_functions import META_KEY, bind_table_functions
@@ -40,7 +40,7 @@ def _pairs(path: Path) -> list[tuple[str, str, str]]:
 
 
 #: The rules that rewrite SQL, by name (the engines' rule lists are made of these).
-SQL_RULES = {rule.__name__: rule for rule in (*RULES, push_limit)}
+SQL_RULES = {rule.__name__: rule for rule in (*RULES, *DUCKDB_RULES)}
 
 CASES = [case for path in sorted(FIXTURES.glob("*.sql")) for case in _pairs(path)]
 

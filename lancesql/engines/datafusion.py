@@ -10,6 +10,8 @@ Round-robin repartitioning is turned off: DataFusion 54 otherwise inserts a
 ``RepartitionExec`` under the provider's pushed-down ``GlobalLimitExec`` and the query
 fails an internal assertion (``GlobalLimitExec requires a single input partition``)
 for every ``WHERE ... LIMIT``. Hash repartitioning for joins and aggregates stays on.
+Dynamic filter pushdown is off too: it drops rows whose join key is NULL from joins that
+treat NULLs as equal (INTERSECT), a wrong answer found by the differential oracle.
 
 Each lancesql cursor gets its own ``SessionContext``, so the names registered for one
 statement never collide with another cursor's.
@@ -45,6 +47,10 @@ class Datafusion(DuckDB):
             "array_inner_product": "inner_product",
         }
 
+        def hexstring_sql(self, expression: exp.HexString, binary_function_repr: str | None = None) -> str:
+            """``X'00FF'``, which DataFusion reads as a binary literal (it has no ``unhex``)."""
+            return f"X'{expression.this}'"
+
         def anonymous_sql(self, expression: exp.Anonymous) -> str:
             name = expression.name.lower()
             if name in self.RENAMED:
@@ -61,6 +67,9 @@ def _config(target_partitions: int) -> datafusion.SessionConfig:
         .with_target_partitions(partitions)
         .set("datafusion.optimizer.enable_round_robin_repartition", "false")
         .set("datafusion.sql_parser.enable_ident_normalization", "false")
+        # DataFusion 54's dynamic join filters drop NULL keys where NULLs are equal
+        # (``SELECT s FROM t INTERSECT SELECT s FROM t`` lost the NULL row)
+        .set("datafusion.optimizer.enable_dynamic_filter_pushdown", "false")
     )
 
 

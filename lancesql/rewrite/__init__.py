@@ -24,10 +24,17 @@ from lancesql.rewrite.time_travel import time_travel
 #: A rule: ``rule(tree, **arguments) -> tree``, taking the arguments of :func:`rewrite` it names.
 Rule = Callable[..., exp.Expression]
 
+
+def order_by_distance_recomputed(expression: exp.Expression) -> exp.Expression:
+    """:func:`order_by_distance` for DataFusion, which computes distances in ``DOUBLE``:
+    the engine computes them over the search's k rows."""
+    return order_by_distance(expression, recompute=True)
+
+
 #: The rules in the order they run.
 RULES: tuple[Rule, ...] = (
     time_travel,
-    order_by_distance,
+    order_by_distance_recomputed,
     qualify_tables,
     bind_table_functions,
     project_table_functions,

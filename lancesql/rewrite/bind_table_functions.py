@@ -43,6 +43,17 @@ def call_parts(func: exp.Func) -> tuple[str, list[exp.Expression], dict[str, exp
     return name.lower(), args, kwargs
 
 
+def _default_alias(name: str, args: list[exp.Expression]) -> str:
+    """The name an unaliased call goes by: a scanned dataset's short name, else the function's."""
+    if name == "lance_scan" and args and isinstance(args[0], exp.Literal) and args[0].is_string:
+        return args[0].name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
+    return name
+
+
+def _alias(name: str) -> exp.TableAlias:
+    return exp.TableAlias(this=exp.to_identifier(name))
+
+
 def bind_table_functions(expression: exp.Expression, functions: Collection[str]) -> exp.Expression:
     """Replace each call of a table function named in ``functions`` with a placeholder table.
 
@@ -56,6 +67,16 @@ def bind_table_functions(expression: exp.Expression, functions: Collection[str])
     >>> tree = bind_table_functions(tree, {"lance_scan"})
     >>> tree.sql("duckdb"), tree.find(exp.Table).meta[META_KEY][0]
     ('SELECT * FROM __lancesql_0 AS t', 'lance_scan')
+
+    A call with no alias is named as the engine would name it, never by the
+    placeholder (DataFusion shows a table's name in unaliased column names such as
+    ``count(t.k)``): ``lance_scan('d/x.lance')`` by its dataset, ``x``, as ``FROM
+    'd/x.lance'`` is, and any other function by its own name.
+
+    >>> sql = "SELECT count(k) FROM lance_scan('d/x.lance', 2), vector_search('t', 'e', [1], 5)"
+    >>> tree = sqlglot.parse_one(sql, read="duckdb")
+    >>> bind_table_functions(tree, {"lance_scan", "vector_search"}).sql("duckdb")
+    'SELECT COUNT(k) FROM __lancesql_0 AS x, __lancesql_1 AS vector_search'
     """
     counter = itertools.count()
     for table in list(expression.find_all(exp.Table)):
@@ -67,7 +88,7 @@ def bind_table_functions(expression: exp.Expression, functions: Collection[str])
             continue
         placeholder = exp.Table(
             this=exp.to_identifier(f"__lancesql_{next(counter)}"),
-            alias=table.args.get("alias"),
+            alias=table.args.get("alias") or _alias(_default_alias(name, args)),
             joins=table.args.get("joins"),
         )
         placeholder.meta[META_KEY] = (name, args, kwargs)
