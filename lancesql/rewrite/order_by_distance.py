@@ -6,15 +6,6 @@ from sqlglot import exp
 
 from lancesql.lance_sql import is_lance_predicate
 from lancesql.rewrite.scopes import cte_references
-from lancesql.settings import declare, parse_bool
-
-declare(
-    "rewrite_order_by_distance",
-    True,
-    parse_bool,
-    "Answer SELECT ... ORDER BY array_cosine_distance(col, q) LIMIT k (and array_distance, "
-    "array_negative_inner_product) with vector_search, the WHERE clause as its prefilter.",
-)
 
 #: Distance functions and the Lance metric that orders rows alike.
 METRICS = {
