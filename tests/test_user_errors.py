@@ -5,7 +5,6 @@ of the SQL the user wrote (a caret under the place), never of lancesql's insides
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,14 +15,7 @@ import pytest
 
 import lancesql
 from tests.conftest import rows
-from tests.test_bad_input import READING_ERRORS
-
-#: What must never reach a message: lancesql's placeholder tables and helper names,
-#: Python classes (sqlglot's node classes), pyarrow's and Rust's insides, engine wrappers.
-INTERNAL = re.compile(
-    r"__lancesql|<class '|sqlglot\.|pyarrow\.|\.rs:\d|PyErr|External error|Optimizer rule"
-    r"|ArrowInvalid|Traceback"
-)
+from tests.test_bad_input import INTERNAL, READING_ERRORS
 
 
 def _reader_all(cur: lancesql.Cursor) -> Any:
