@@ -10,12 +10,10 @@ scalar indices count in a few milliseconds:
 - at most ``vector_search_exact_rows`` rows match: an exact (flat) search over exactly
   those rows, prefiltered by the scalar index. It is exact, and fast because few rows
   are read;
-- more match: the vector index, prefiltered, with ``nprobes`` as the least number of
-  partitions searched, so Lance widens until k matching rows are found (with
-  ``vector_search_widen_nprobes``, nprobes is also scaled by the share of rows the filter
-  removes, for filters whose rows cluster away from the queries; off by default, as it
-  costs several times the latency on filters spread over the table, where the plain
-  prefiltered search already has the unfiltered recall).
+- more match: the vector index, prefiltered, over as many partitions as it takes to see
+  as many partitions of matching rows as the unfiltered search sees, or an exact search
+  when that is estimated cheaper (see :mod:`udfs.search_plan`, which knows where the
+  matching rows lie in the index).
 
 No filter, or no vector index, or ``use_index => false``: one plain Lance search. Rows
 appended after the index was built are searched flat and merged, as Lance does.
@@ -23,7 +21,6 @@ appended after the index was built are searched flat and merged, as Lance does.
 
 from __future__ import annotations
 
-import math
 import os
 import weakref
 from dataclasses import dataclass
@@ -35,9 +32,11 @@ import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError
-from lancesql.settings import declare, parse_bool
+from lancesql.settings import declare
+from udfs import search_plan
 from udfs.plans import is_collecting, record_search
 from udfs.registry import table_function
+from udfs.search_plan import describe, ivf_layout, plan_probes
 
 if TYPE_CHECKING:
     from lancesql.connection import Connection
@@ -58,12 +57,6 @@ declare(
     int,
     "refine_factor of an index search that gives none: the candidates are re-ranked with "
     "exact distances, so _distance is exact (0 turns it off: PQ-approximate distances).",
-)
-declare(
-    "vector_search_widen_nprobes",
-    False,
-    parse_bool,
-    "On the index path, widen nprobes in proportion to the rows a filter removes.",
 )
 
 #: Metric names users may write, to Lance's.
@@ -202,6 +195,8 @@ class Plan:
     nearest: dict[str, Any]
     reason: str
     matching: int | None = None
+    #: (partition, rows, matching rows) of each partition probed, when planned by them
+    probed: tuple[tuple[int, int, int], ...] = ()
 
 
 def plan_search(
@@ -268,23 +263,36 @@ def plan_search(
             f"{matching} of {total} rows match the filter (<= vector_search_exact_rows = {limit})",
             matching,
         )
-    widened = nprobes
-    if (
-        connection.settings.get("vector_search_widen_nprobes")
-        and nprobes is not None
-        and matching < total
-    ):
-        # Keep as many matching rows in the probed partitions as an unfiltered search sees.
-        widened = math.ceil(nprobes * total / max(matching, 1))
-    if widened is not None:
-        nearest["minimum_nprobes"] = widened
-    return Plan(
-        "index",
-        nearest,
-        f"{matching} of {total} rows match the filter "
-        f"(> vector_search_exact_rows = {limit}): index {index.name!r}",
-        matching,
+    layout = ivf_layout(ds, index.name)
+    if layout is None:
+        # the index does not say where its rows lie: widen until k rows are found
+        if nprobes is not None:
+            nearest["minimum_nprobes"] = nprobes
+        return Plan(
+            "index",
+            nearest,
+            f"{matching} of {total} rows match the filter "
+            f"(> vector_search_exact_rows = {limit}): index {index.name!r}",
+            matching,
+        )
+    planned = nprobes or int(connection.settings.get("vector_search_default_nprobes"))
+    probe = plan_probes(
+        layout,
+        search_plan.matching(ds, index.name, layout, filter),
+        total,
+        vector,
+        metric,
+        k,
+        planned,
+        refine_factor,
+        float(connection.settings.get("vector_search_exact_cost")),
     )
+    if probe.path == "exact":
+        return exact(probe.reason, matching)
+    nearest["nprobes"] = probe.nprobes
+    if probe.refine_factor is not None:
+        nearest["refine_factor"] = probe.refine_factor
+    return Plan("index", nearest, f"index {index.name!r}: {probe.reason}", matching, probe.probed)
 
 
 @table_function("vector_search", projects=True, predicates=("filter",))
@@ -347,6 +355,8 @@ def vector_search(
         for key in ("nprobes", "minimum_nprobes", "refine_factor"):
             if key in plan.nearest:
                 details[key] = str(plan.nearest[key])
+        if plan.probed:
+            details["partitions probed (partition:matching/rows)"] = describe(plan.probed)
         index = vector_index(ds, column)
         if index is not None:
             details["vector index"] = f"{index.name} ({index.index_type}, {index.metric})"
