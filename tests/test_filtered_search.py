@@ -21,10 +21,7 @@ from benchmarks.filtered_data import PLACEMENTS, SELECTIVITIES, Data, generate, 
 K = 10
 NPROBES = 4
 REFINE = 5
-SQL = (
-    "SELECT id FROM vector_search('pts', 'emb', ?, 10, nprobes => 4, refine_factor => 5"
-    "{filter})"
-)
+SQL = "SELECT id FROM vector_search('pts', 'emb', ?, 10, nprobes => 4, refine_factor => 5{filter})"
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +55,7 @@ def recall(cur: lancesql.Cursor, points: Data, where: str | None, mask: np.ndarr
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
-def test_recall_under_filters(
-    cur: lancesql.Cursor, data: tuple[Path, Data], placement: str
-) -> None:
+def test_recall_under_filters(cur: lancesql.Cursor, data: tuple[Path, Data], placement: str) -> None:
     _, points = data
     unfiltered = recall(cur, points, None, None)
     assert unfiltered > 0.5  # the index is worth testing against
@@ -79,23 +74,36 @@ def test_the_far_case_is_hard_for_a_plain_prefilter(data: tuple[Path, Data]) -> 
     mask = points.mask("far", 0.1)
     found = []
     for q in points.queries:
-        got = ds.to_table(
-            columns=["id", "_distance"],
-            nearest={"column": "emb", "q": q, "k": K, "minimum_nprobes": NPROBES,
-                     "refine_factor": REFINE},
-            filter=f"far < {kept}",
-            prefilter=True,
-            disable_scoring_autoprojection=True,
-        ).column("id").to_pylist()
+        got = (
+            ds.to_table(
+                columns=["id", "_distance"],
+                nearest={
+                    "column": "emb",
+                    "q": q,
+                    "k": K,
+                    "minimum_nprobes": NPROBES,
+                    "refine_factor": REFINE,
+                },
+                filter=f"far < {kept}",
+                prefilter=True,
+                disable_scoring_autoprojection=True,
+            )
+            .column("id")
+            .to_pylist()
+        )
         truth = points.truth(q, mask, K)
         found.append(len(set(got) & set(truth)) / K)
     unfiltered = []
     for q in points.queries:
-        got = ds.to_table(
-            columns=["id", "_distance"],
-            nearest={"column": "emb", "q": q, "k": K, "nprobes": NPROBES, "refine_factor": REFINE},
-            disable_scoring_autoprojection=True,
-        ).column("id").to_pylist()
+        got = (
+            ds.to_table(
+                columns=["id", "_distance"],
+                nearest={"column": "emb", "q": q, "k": K, "nprobes": NPROBES, "refine_factor": REFINE},
+                disable_scoring_autoprojection=True,
+            )
+            .column("id")
+            .to_pylist()
+        )
         unfiltered.append(len(set(got) & set(points.truth(q, None, K))) / K)
     assert np.mean(found) < np.mean(unfiltered) - 0.1
 

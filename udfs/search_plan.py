@@ -240,9 +240,7 @@ def plan_probes(
     candidates = k * (refine or 1)
     index_cost = _INDEX_SETUP + scanned + candidates * _REFINE_COST
     flat_cost = rows.total * exact_cost
-    probed = tuple(
-        (int(order[i]), int(sizes[i]), int(hits[i])) for i in range(probes)
-    )
+    probed = tuple((int(order[i]), int(sizes[i]), int(hits[i])) for i in range(probes))
     why = (
         f"{rows.total} of {table_rows} rows match; the {nprobes} partitions nearest the "
         f"query hold {int(hits[:nprobes].sum())} of them; probing {probes} partitions "
@@ -262,4 +260,3 @@ def describe(probed: tuple[tuple[int, int, int], ...], limit: int = 40) -> str:
     parts = [f"{p}:{m}/{n}" for p, n, m in probed[:limit]]
     more = f" ... ({len(probed) - limit} more)" if len(probed) > limit else ""
     return " ".join(parts) + more
-

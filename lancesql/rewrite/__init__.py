@@ -14,6 +14,7 @@ from typing import Any
 from sqlglot import exp
 
 from lancesql.rewrite.bind_table_functions import bind_table_functions
+from lancesql.rewrite.lateral_search import lateral_search
 from lancesql.rewrite.order_by_distance import order_by_distance
 from lancesql.rewrite.project_table_functions import project_table_functions
 from lancesql.rewrite.push_limit import push_limit
@@ -25,6 +26,7 @@ Rule = Callable[[exp.Expression], exp.Expression]
 #: The rules in the order they run.
 RULES: tuple[Rule, ...] = (
     time_travel,
+    lateral_search,
     order_by_distance,
     qualify_tables,
     bind_table_functions,
@@ -38,6 +40,7 @@ SWITCHES: dict[Rule, str] = {order_by_distance: "rewrite_order_by_distance"}
 #: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
 DUCKDB_RULES: tuple[Rule, ...] = (
     time_travel,
+    lateral_search,
     order_by_distance,
     qualify_tables,
     push_limit,

@@ -70,6 +70,7 @@ def bind_table_functions(expression: exp.Expression) -> exp.Expression:
             alias=table.args.get("alias"),
             joins=table.args.get("joins"),
         )
+        placeholder.meta.update(table.meta)
         placeholder.meta[META_KEY] = (name, args, kwargs)
         table.replace(placeholder)
     return expression
