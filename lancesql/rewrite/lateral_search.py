@@ -28,8 +28,13 @@ def lateral_search(expression: exp.Expression) -> exp.Expression:
     >>> import sqlglot
     >>> sql = "SELECT a.id, s.id FROM t AS a, LATERAL vector_search('t', 'e', a.e, 3) AS s"
     >>> tree = lateral_search(sqlglot.parse_one(sql, read="duckdb"))
-    >>> tree.sql("duckdb")
-    "SELECT a.id, s.id FROM t AS a JOIN VECTOR_SEARCH('t', 'e', s.__lancesql_arg0, 3) AS s ON s.__lancesql_arg0 = a.e"
+    >>> print(tree.sql("duckdb", pretty=True))
+    SELECT
+      a.id,
+      s.id
+    FROM t AS a
+    JOIN VECTOR_SEARCH('t', 'e', s.__lancesql_arg0, 3) AS s
+      ON s.__lancesql_arg0 = a.e
     >>> tree.find(exp.Join).this.meta[LATERAL_KEY]["left"].sql("duckdb")
     'SELECT a.e AS __lancesql_arg0 FROM t AS a'
     """
