@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from lancesql.catalog import VersionRef
-from lancesql.errors import ProgrammingError
+from lancesql.errors import NotSupportedError, ProgrammingError
 from lancesql.settings import declare
 from udfs.vector_search import (
     check_k,
@@ -63,12 +63,18 @@ def search_many(
     refine_factor: int | None = None,
     version: VersionRef = None,
     use_index: Any = True,
+    with_ties: bool = False,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """``vector_search`` for each of ``queries``: its result rows, with ``query_index``
     (the query's position) first."""
     name = "vector_search"
+    if with_ties:
+        raise NotSupportedError(
+            f"{name}(): with_ties is not supported in a LATERAL join; "
+            "search without it, or search each row on its own"
+        )
     ds = open_table(connection, name, table, version)
     field = field_of(ds, name, column)
     if not is_vector(field):
