@@ -46,7 +46,9 @@ class Data:
         return ids[np.argsort(-sims, kind="stable")[:k]].tolist()
 
 
-def generate(rows: int, dim: int, clusters: int, queries: int, seed: int = 0, spread: float = 0.6) -> Data:
+def generate(
+    rows: int, dim: int, clusters: int, queries: int, seed: int = 0, spread: float = 0.6
+) -> Data:
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((clusters, dim)).astype(np.float32)
     cluster = rng.integers(0, clusters, rows)

@@ -43,7 +43,9 @@ def cur(request: pytest.FixtureRequest, data: tuple[Path, Data]) -> Iterator[lan
         yield cursor
 
 
-def recall(cur: lancesql.Cursor, points: Data, where: str | None, mask: np.ndarray | None) -> float:
+def recall(
+    cur: lancesql.Cursor, points: Data, where: str | None, mask: np.ndarray | None
+) -> float:
     sql = SQL.format(filter=f", filter => '{where}'" if where else "")
     found = []
     for q in points.queries:
@@ -55,7 +57,9 @@ def recall(cur: lancesql.Cursor, points: Data, where: str | None, mask: np.ndarr
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
-def test_recall_under_filters(cur: lancesql.Cursor, data: tuple[Path, Data], placement: str) -> None:
+def test_recall_under_filters(
+    cur: lancesql.Cursor, data: tuple[Path, Data], placement: str
+) -> None:
     _, points = data
     unfiltered = recall(cur, points, None, None)
     assert unfiltered > 0.5  # the index is worth testing against
@@ -98,7 +102,13 @@ def test_the_far_case_is_hard_for_a_plain_prefilter(data: tuple[Path, Data]) -> 
         got = (
             ds.to_table(
                 columns=["id", "_distance"],
-                nearest={"column": "emb", "q": q, "k": K, "nprobes": NPROBES, "refine_factor": REFINE},
+                nearest={
+                    "column": "emb",
+                    "q": q,
+                    "k": K,
+                    "nprobes": NPROBES,
+                    "refine_factor": REFINE,
+                },
                 disable_scoring_autoprojection=True,
             )
             .column("id")
@@ -115,7 +125,9 @@ def test_explain_shows_partitions_probed(data: tuple[Path, Data], engine: str) -
         cur.execute("SET lancesql.vector_search_exact_rows = 0")
         kept = points.kept(0.5)
         sql = SQL.format(filter=f", filter => 'far < {kept}'")
-        plan = "\n".join(str(r[1]) for r in cur.execute("EXPLAIN " + sql, [points.queries[0]]).fetchall())
+        plan = "\n".join(
+            str(r[1]) for r in cur.execute("EXPLAIN " + sql, [points.queries[0]]).fetchall()
+        )
     assert f"{kept} of 20000 rows match" in plan
     assert "partitions probed (partition:matching/rows)" in plan
     # the partitions nearest the query hold no far rows: more than nprobes are probed

@@ -19,10 +19,14 @@ NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 @pytest.fixture(scope="module")
 def table(mnist_root: Path) -> pa.Table:
     """The MNIST rows the tests compare against (ids, labels, vectors)."""
-    return lance.dataset(str(mnist_root / "mnist.lance")).to_table(columns=["id", "label", "image_emb"])
+    return lance.dataset(str(mnist_root / "mnist.lance")).to_table(
+        columns=["id", "label", "image_emb"]
+    )
 
 
-def exact_ids(table: pa.Table, query: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[int]:
+def exact_ids(
+    table: pa.Table, query: np.ndarray, k: int, mask: np.ndarray | None = None
+) -> list[int]:
     """The true k nearest ids by cosine distance, computed with numpy."""
     vectors = np.stack(table.column("image_emb").to_numpy(zero_copy_only=False))
     sims = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
@@ -42,7 +46,9 @@ def vector_of(table: pa.Table, row_id: int) -> np.ndarray:
 Q = "(SELECT image_emb FROM mnist WHERE id = 42)"
 
 
-def test_vector_search_returns_nearest_with_distance(con: lancesql.Connection, table: pa.Table) -> None:
+def test_vector_search_returns_nearest_with_distance(
+    con: lancesql.Connection, table: pa.Table
+) -> None:
     cur = con.cursor().execute(
         f"SELECT id, label, _distance FROM vector_search('mnist', 'image_emb', {Q}, 10)"
     )
@@ -57,7 +63,9 @@ def test_vector_search_returns_nearest_with_distance(con: lancesql.Connection, t
 
 
 def test_exact_search_equals_numpy(con: lancesql.Connection, table: pa.Table) -> None:
-    result = rows(con, f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 10, use_index => false)")
+    result = rows(
+        con, f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 10, use_index => false)"
+    )
     assert [r[0] for r in result] == exact_ids(table, vector_of(table, 42), 10)
 
 
@@ -65,27 +73,35 @@ def test_query_vector_forms(con: lancesql.Connection, table: pa.Table) -> None:
     vector = vector_of(table, 7)
     expected = rows(
         con,
-        "SELECT id FROM vector_search('mnist', 'image_emb', (SELECT image_emb FROM mnist WHERE id = 7), 5)",
+        "SELECT id FROM vector_search('mnist', 'image_emb', "
+        "(SELECT image_emb FROM mnist WHERE id = 7), 5)",
     )
     literal = "[" + ", ".join(repr(float(x)) for x in vector) + "]"
     as_literal = rows(con, f"SELECT id FROM vector_search('mnist', 'image_emb', {literal}, 5)")
-    as_list = rows(con, "SELECT id FROM vector_search('mnist', 'image_emb', ?, 5)", [vector.tolist()])
+    as_list = rows(
+        con, "SELECT id FROM vector_search('mnist', 'image_emb', ?, 5)", [vector.tolist()]
+    )
     as_numpy = rows(con, "SELECT id FROM vector_search('mnist', 'image_emb', ?, 5)", [vector])
     assert expected == as_literal == as_list == as_numpy
     assert expected[0][0] == 7
 
 
-def test_selective_prefilter_returns_k_exact_rows(con: lancesql.Connection, table: pa.Table) -> None:
+def test_selective_prefilter_returns_k_exact_rows(
+    con: lancesql.Connection, table: pa.Table
+) -> None:
     # 40 of 5,000 rows (0.8%) match: the k nearest among them, all k of them.
     result = rows(
         con,
-        f"SELECT id, _distance FROM vector_search('mnist', 'image_emb', {Q}, 10, filter => 'id < 40')",
+        f"SELECT id, _distance FROM vector_search('mnist', 'image_emb', {Q}, 10, "
+        "filter => 'id < 40')",
     )
     ids = table.column("id").to_numpy()
     assert [r[0] for r in result] == exact_ids(table, vector_of(table, 42), 10, mask=ids < 40)
 
 
-def test_prefilter_through_the_index_keeps_k_rows(con: lancesql.Connection, table: pa.Table) -> None:
+def test_prefilter_through_the_index_keeps_k_rows(
+    con: lancesql.Connection, table: pa.Table
+) -> None:
     cur = con.cursor()
     cur.execute("SET lancesql.vector_search_exact_rows = 0")  # force the index path
     search = (
@@ -110,11 +126,13 @@ def test_prefilter_through_the_index_keeps_k_rows(con: lancesql.Connection, tabl
 def test_filter_as_sql_predicate_with_parameters(con: lancesql.Connection) -> None:
     as_text = rows(
         con,
-        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, filter => 'label = 3 AND id > 100')",
+        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, "
+        "filter => 'label = 3 AND id > 100')",
     )
     as_sql = rows(
         con,
-        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, filter => label = ? AND id > ?)",
+        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 5, "
+        "filter => label = ? AND id > ?)",
         [3, 100],
     )
     assert as_text == as_sql and len(as_sql) == 5
@@ -156,7 +174,9 @@ def test_order_by_distance_rewrite_equals_vector_search(con: lancesql.Connection
     assert any(r[0].startswith("vector_search(") for r in plan)
 
 
-def test_order_by_distance_unrewritten_runs_as_written(con: lancesql.Connection, table: pa.Table) -> None:
+def test_order_by_distance_unrewritten_runs_as_written(
+    con: lancesql.Connection, table: pa.Table
+) -> None:
     sql = f"SELECT id, {{f}}(image_emb, {Q}) AS d FROM mnist WHERE label = 8 ORDER BY d LIMIT 5"
     cur = con.cursor()
     for function in ("array_cosine_distance", "array_distance", "array_negative_inner_product"):
@@ -173,7 +193,9 @@ def test_order_by_distance_unrewritten_runs_as_written(con: lancesql.Connection,
     assert "path: exact (the index" in "\n".join(r[1] for r in plan)
 
 
-def test_order_by_rewrite_with_parameters_and_offset(con: lancesql.Connection, table: pa.Table) -> None:
+def test_order_by_rewrite_with_parameters_and_offset(
+    con: lancesql.Connection, table: pa.Table
+) -> None:
     vector = vector_of(table, 42)
     first = rows(
         con,
@@ -182,7 +204,8 @@ def test_order_by_rewrite_with_parameters_and_offset(con: lancesql.Connection, t
     )
     page = rows(
         con,
-        "SELECT id FROM mnist WHERE label = 8 ORDER BY array_cosine_distance(image_emb, ?) LIMIT 3 OFFSET 3",
+        "SELECT id FROM mnist WHERE label = 8 "
+        "ORDER BY array_cosine_distance(image_emb, ?) LIMIT 3 OFFSET 3",
         [vector.tolist()],
     )
     assert len(first) == 6 and page == first[3:]
@@ -191,7 +214,8 @@ def test_order_by_rewrite_with_parameters_and_offset(con: lancesql.Connection, t
 def test_order_by_rewrite_at_a_version_and_path(con: lancesql.Connection, mnist_root: Path) -> None:
     old = rows(
         con,
-        f"SELECT id FROM mnist AT (VERSION => 1) ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
+        "SELECT id FROM mnist AT (VERSION => 1) "
+        f"ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 10",
     )
     assert len(old) == 10 and all(r[0] < 1250 for r in old)  # version 1: ids 0..1249
     plan = rows(
@@ -205,12 +229,16 @@ def test_order_by_rewrite_at_a_version_and_path(con: lancesql.Connection, mnist_
         con,
         f"SELECT x.id FROM '{path}' AS x ORDER BY array_cosine_distance(x.image_emb, {Q}) LIMIT 3",
     )
-    unaliased = rows(con, f"SELECT id FROM '{path}' ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 3")
+    unaliased = rows(
+        con, f"SELECT id FROM '{path}' ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 3"
+    )
     assert by_path == unaliased and by_path[0][0] == 42
 
 
 def test_order_by_rewrite_keeps_star_columns(con: lancesql.Connection) -> None:
-    cur = con.cursor().execute(f"SELECT * FROM mnist ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 3")
+    cur = con.cursor().execute(
+        f"SELECT * FROM mnist ORDER BY array_cosine_distance(image_emb, {Q}) LIMIT 3"
+    )
     assert [d[0] for d in cur.description] == ["id", "image", "label", "label_name", "image_emb"]
     assert cur.fetchall()[0][0] == 42
 
@@ -327,7 +355,8 @@ def test_text_search(captions: Path, engine: str) -> None:
         assert [r[2] for r in result] == sorted((r[2] for r in result), reverse=True)
         bold = rows(
             con,
-            "SELECT id, caption FROM text_search('captions', 'caption', 'bold', 50, filter => label = ?)",
+            "SELECT id, caption FROM text_search('captions', 'caption', 'bold', 50, "
+            "filter => label = ?)",
             [7],
         )
         assert bold and all(r[1] == "a handwritten seven in bold ink" for r in bold)
@@ -335,8 +364,12 @@ def test_text_search(captions: Path, engine: str) -> None:
             rows(con, "SELECT * FROM text_search('mnist', 'label_name', 'x', 5)")
 
 
-def test_hybrid_search_fuses_by_reciprocal_rank(captions: Path, engine: str, table: pa.Table) -> None:
-    with lancesql.connect(captions, engine=engine, settings={"hybrid_search_candidates": 20}) as con:
+def test_hybrid_search_fuses_by_reciprocal_rank(
+    captions: Path, engine: str, table: pa.Table
+) -> None:
+    with lancesql.connect(
+        captions, engine=engine, settings={"hybrid_search_candidates": 20}
+    ) as con:
         vector = vector_of(table, 42)
         fused = rows(
             con,
@@ -345,9 +378,14 @@ def test_hybrid_search_fuses_by_reciprocal_rank(captions: Path, engine: str, tab
             [vector],
         )
         by_vector = [
-            r[0] for r in rows(con, "SELECT id FROM vector_search('captions', 'image_emb', ?, 20)", [vector])
+            r[0]
+            for r in rows(
+                con, "SELECT id FROM vector_search('captions', 'image_emb', ?, 20)", [vector]
+            )
         ]
-        by_text = [r[0] for r in rows(con, "SELECT id FROM text_search('captions', 'caption', 'bold', 20)")]
+        by_text = [
+            r[0] for r in rows(con, "SELECT id FROM text_search('captions', 'caption', 'bold', 20)")
+        ]
         score: dict[int, float] = {}
         for ranked in (by_vector, by_text):
             for rank, row_id in enumerate(ranked, start=1):

@@ -33,7 +33,9 @@ def singles(cur: lancesql.Cursor, ds: lance.LanceDataset, k: int, extra: str = "
         "FROM {left} LEFT JOIN LATERAL {call} AS s ON true",
     ],
 )
-def test_lateral_equals_one_search_per_row(con: lancesql.Connection, mnist_root: Path, form: str) -> None:
+def test_lateral_equals_one_search_per_row(
+    con: lancesql.Connection, mnist_root: Path, form: str
+) -> None:
     ds = lance.dataset(str(mnist_root / "mnist.lance"))
     cur = con.cursor()
     for k, extra in ((4, ""), (3, ", filter => 'label = 3', nprobes => 2, refine_factor => 3")):
@@ -52,14 +54,18 @@ def test_null_vector_left_join_and_row_arguments(con: lancesql.Connection) -> No
     call = "vector_search('mnist', 'image_emb', a.v, 2)"
     inner = cur.execute(f"SELECT a.id, s.id FROM {left}, LATERAL {call} AS s").fetchall()
     assert {r[0] for r in inner} == {3, 42} and len(inner) == 4
-    outer = cur.execute(f"SELECT a.id, s.id FROM {left} LEFT JOIN LATERAL {call} AS s ON true").fetchall()
+    outer = cur.execute(
+        f"SELECT a.id, s.id FROM {left} LEFT JOIN LATERAL {call} AS s ON true"
+    ).fetchall()
     assert (17, None) in outer and len(outer) == 5
     # each row's own k and filter: k = 1 + (id % 3), neighbours with the row's label
     call = (
         "vector_search('mnist', 'image_emb', a.v, 1 + a.id % 3, "
         "filter => 'label = ' || CAST(a.label AS VARCHAR)) "
     )
-    got = cur.execute(f"SELECT a.id, a.label, s.id, s.label FROM {left}, LATERAL {call} AS s").fetchall()
+    got = cur.execute(
+        f"SELECT a.id, a.label, s.id, s.label FROM {left}, LATERAL {call} AS s"
+    ).fetchall()
     per_row: dict[int, int] = {}
     for left_id, left_label, _, label in got:
         assert label == left_label

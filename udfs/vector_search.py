@@ -72,10 +72,14 @@ class VectorIndex:
     metric: str
 
 
-def open_table(connection: Connection, function: str, table: Any, version: VersionRef) -> lance.LanceDataset:
+def open_table(
+    connection: Connection, function: str, table: Any, version: VersionRef
+) -> lance.LanceDataset:
     """The dataset a search's first argument names, at ``version``."""
     if not isinstance(table, str) or not table:
-        raise ProgrammingError(f"{function}() needs a table name or a dataset URI as its first argument")
+        raise ProgrammingError(
+            f"{function}() needs a table name or a dataset URI as its first argument"
+        )
     catalog = connection.catalog
     return catalog.open(TableRef(catalog.resolve_uri(table), version))
 
@@ -83,7 +87,9 @@ def open_table(connection: Connection, function: str, table: Any, version: Versi
 def check_k(function: str, k: Any) -> int:
     """``k`` as a positive number of rows."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ProgrammingError(f"{function}() needs k, the number of rows, as an integer; got {k!r}")
+        raise ProgrammingError(
+            f"{function}() needs k, the number of rows, as an integer; got {k!r}"
+        )
     if k <= 0:
         raise DataError(f"{function}() needs k > 0 (the number of rows to return); got {k}")
     return int(k)
@@ -105,7 +111,8 @@ def field_of(ds: lance.LanceDataset, function: str, column: Any) -> pa.Field:
     index = schema.get_field_index(column)
     if index < 0:
         raise ProgrammingError(
-            f"{function}(): the table has no column {column!r}; its columns are {', '.join(schema.names)}"
+            f"{function}(): the table has no column {column!r}; "
+            f"its columns are {', '.join(schema.names)}"
         )
     return schema.field(index)
 
@@ -144,7 +151,9 @@ def query_vector(function: str, query: Any, field: pa.Field) -> np.ndarray:
     if isinstance(query, pa.Array | pa.ChunkedArray | pa.Scalar):
         query = query.to_pylist() if not isinstance(query, pa.Scalar) else query.as_py()
     try:
-        vector = np.asarray(query, dtype=np.float64 if field.type.value_type == pa.float64() else np.float32)
+        vector = np.asarray(
+            query, dtype=np.float64 if field.type.value_type == pa.float64() else np.float32
+        )
     except (TypeError, ValueError):
         raise DataError(
             f"{function}(): the query must be a list of numbers, got {type(query).__name__}"
@@ -212,7 +221,9 @@ def plan_search(
         metric = METRICS[metric.lower()]
     auto = isinstance(use_index, str) and use_index.lower() == "auto"
     if not auto and not isinstance(use_index, bool):
-        raise ProgrammingError(f"{function}(): use_index must be true, false or 'auto'; got {use_index!r}")
+        raise ProgrammingError(
+            f"{function}(): use_index must be true, false or 'auto'; got {use_index!r}"
+        )
     index = vector_index(ds, column)
     nearest: dict[str, Any] = {"column": column, "q": vector, "k": k}
     if index is not None and metric is not None and metric != index.metric and use_index is True:
@@ -237,7 +248,9 @@ def plan_search(
     if use_index is False:
         return exact("use_index => false")
     if metric != index.metric:
-        return exact(f"the index {index.name!r} was built with metric {index.metric!r}, not {metric!r}")
+        return exact(
+            f"the index {index.name!r} was built with metric {index.metric!r}, not {metric!r}"
+        )
     if filter is None:
         if nprobes is not None:
             nearest["nprobes"] = nprobes
@@ -339,9 +352,13 @@ def vector_search(
                 break
             result = result.sort_by("_distance")
             distances = result.column("_distance").to_numpy()
+            if len(distances) == 0:
+                break
             if len(distances) < fetch or distances[-1] > distances[k - 1]:
                 # the rows up to the last one tied with the k-th
-                last = int(np.searchsorted(distances, distances[min(k, len(distances)) - 1], "right"))
+                last = int(
+                    np.searchsorted(distances, distances[min(k, len(distances)) - 1], "right")
+                )
                 result = result.slice(0, last)
                 break
             fetch *= 2

@@ -61,7 +61,11 @@ def _correlated(node: exp.Expression) -> bool:
 def _left_only(condition: exp.Expression, aliases: set[str]) -> bool:
     """Whether ``condition`` names columns of the tables ``aliases`` only."""
     columns = list(condition.find_all(exp.Column))
-    return bool(columns) and all(c.table in aliases for c in columns) and condition.find(exp.Subquery) is None
+    return (
+        bool(columns)
+        and all(c.table in aliases for c in columns)
+        and condition.find(exp.Subquery) is None
+    )
 
 
 def _rewrite(
@@ -75,6 +79,8 @@ def _rewrite(
     joins = select.args.get("joins") or []
     before = joins[: joins.index(join)]
     from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is None:
+        return
     left_aliases = {t.alias_or_name for t in [from_.this, *(j.this for j in before)]}
 
     slots: list[exp.Expression] = []
@@ -90,19 +96,26 @@ def _rewrite(
 
     new_args = [slot(a, i == 2) for i, a in enumerate(args)]
     new_kwargs = [
-        exp.Kwarg(this=exp.var(key), expression=slot(value, key == "query")) for key, value in kwargs.items()
+        exp.Kwarg(this=exp.var(key), expression=slot(value, key == "query"))
+        for key, value in kwargs.items()
     ]
     call = exp.Anonymous(this="vector_search", expressions=[*new_args, *new_kwargs])
     table = exp.Table(this=call, alias=exp.TableAlias(this=exp.to_identifier(alias)))
     if slots:
-        left = exp.select(*[exp.alias_(node.copy(), ARGUMENT.format(i)) for i, node in enumerate(slots)])
+        left = exp.select(
+            *[exp.alias_(node.copy(), ARGUMENT.format(i)) for i, node in enumerate(slots)]
+        )
         left.set("from_", from_.copy())
         if before:
             left.set("joins", [j.copy() for j in before])
         where = select.args.get("where")
         if where is not None:
             # conditions on the left side alone narrow the rows searched for
-            conjuncts = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+            conjuncts: list[exp.Expression] = (
+                list(where.this.flatten())  # type: ignore[arg-type]
+                if isinstance(where.this, exp.And)
+                else [where.this]
+            )
             kept = [c.copy() for c in conjuncts if _left_only(c, left_aliases)]
             if kept:
                 left.where(exp.and_(*kept), copy=False)
@@ -114,7 +127,9 @@ def _rewrite(
                 # a NULL vector matches nothing: its row has no neighbours
                 conditions.append(exp.EQ(this=column, expression=node.copy()))
             else:
-                conditions.append(exp.paren(exp.NullSafeEQ(this=column, expression=exp.paren(node.copy()))))
+                conditions.append(
+                    exp.paren(exp.NullSafeEQ(this=column, expression=exp.paren(node.copy())))
+                )
         on = join.args.get("on")
         if on is not None and not (isinstance(on, exp.Boolean) and on.this):
             conditions.append(on.copy())
