@@ -90,10 +90,12 @@ def search_many(
     vectors = [query_vector(name, q, field) for q in queries]
     groups: dict[tuple[Any, ...], list[int]] = {}
     plans: dict[tuple[Any, ...], dict[str, Any]] = {}
+    plan = None
     for i, vector in enumerate(vectors):
-        plan = plan_search(
-            connection, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
-        )
+        if plan is None or filter is not None:  # without a filter the plan is the same for all
+            plan = plan_search(
+                connection, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
+            )
         key = tuple(sorted((n, v) for n, v in plan.nearest.items() if n != "q"))
         groups.setdefault(key, []).append(i)
         plans[key] = plan.nearest

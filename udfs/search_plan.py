@@ -10,7 +10,7 @@ So the planner looks at where the matching rows lie. The index keeps each row's
 partition (its ``auxiliary.idx`` file lists row ids partition by partition, and the index
 statistics give each partition's size and centroid); the rows a filter keeps are read
 through the scalar indices as row ids and counted per partition. Both are cached: the
-layout per dataset version and index, the counts per version, index and filter (a
+layout per open dataset, version and index, the counts per version, index and filter (a
 version never changes).
 
 The partitions are then walked in centroid-distance order, as Lance walks them, and
@@ -31,8 +31,10 @@ full) or an exact search over the matching rows (each read in full and compared)
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -103,8 +105,19 @@ class Probe:
 
 
 _LOCK = threading.Lock()
-_LAYOUTS: OrderedDict[tuple[str, int, str], IvfLayout | None] = OrderedDict()
-_MATCHING: OrderedDict[tuple[str, int, str, str], Matching] = OrderedDict()
+#: Keyed by the open dataset handle too (weakly): a table dropped and made again at the
+#: same path starts at the same version numbers, and the catalog gives it a new handle.
+_HANDLES: weakref.WeakKeyDictionary[lance.LanceDataset, int] = weakref.WeakKeyDictionary()
+_NEXT = itertools.count()
+_LAYOUTS: OrderedDict[tuple[int, int, str], IvfLayout | None] = OrderedDict()
+_MATCHING: OrderedDict[tuple[int, int, str, str], Matching] = OrderedDict()
+
+
+def _handle(ds: lance.LanceDataset) -> int:
+    with _LOCK:
+        if ds not in _HANDLES:
+            _HANDLES[ds] = next(_NEXT)
+        return _HANDLES[ds]
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> Any:
@@ -119,7 +132,7 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> 
 def ivf_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
     """The partition layout of IVF index ``index`` in this version of ``ds`` (cached), or
     None when the index does not expose it (not IVF, or its files cannot be read)."""
-    key = (str(ds.uri), ds.version, index)
+    key = (_handle(ds), ds.version, index)
     if key in _LAYOUTS:
         return _LAYOUTS[key]
     return _remember(_LAYOUTS, key, _read_layout(ds, index), 8)
@@ -174,7 +187,7 @@ def matching(ds: lance.LanceDataset, index: str, layout: IvfLayout, filter: str)
     The row ids come through the scalar indices; rows not in the index (appended after
     it was built) count in the total only: Lance searches them flat anyway.
     """
-    key = (str(ds.uri), ds.version, index, filter)
+    key = (_handle(ds), ds.version, index, filter)
     cached = _MATCHING.get(key)
     if cached is not None:
         return cached

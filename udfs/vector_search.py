@@ -124,8 +124,22 @@ def is_vector(field: pa.Field) -> bool:
     )
 
 
+#: The vector index of each column, per open dataset handle and version (as ``_COUNTS``).
+_INDICES: weakref.WeakKeyDictionary[
+    lance.LanceDataset, dict[tuple[int, str], VectorIndex | None]
+] = weakref.WeakKeyDictionary()
+
+
 def vector_index(ds: lance.LanceDataset, column: str) -> VectorIndex | None:
-    """The vector index on ``column`` in this version of ``ds``, if any."""
+    """The vector index on ``column`` in this version of ``ds``, if any (cached)."""
+    known = _INDICES.setdefault(ds, {})
+    key = (ds.version, column)
+    if key not in known:
+        known[key] = _find_vector_index(ds, column)
+    return known[key]
+
+
+def _find_vector_index(ds: lance.LanceDataset, column: str) -> VectorIndex | None:
     for description in ds.describe_indices():
         if list(description.field_names) != [column] or "Vector" not in description.type_url:
             continue
