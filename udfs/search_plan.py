@@ -13,16 +13,16 @@ through the scalar indices as row ids and counted per partition. Both are cached
 layout per open dataset, version and index, the counts per version, index and filter (a
 version never changes).
 
-The partitions are then walked in centroid-distance order, as Lance walks them, and
-counted as the unfiltered search counts them: ``nprobes`` partitions, except that a
-partition where matching rows are rarer than in the table as a whole counts only by
-its share (rows matching in it / rows in it, over the same ratio for the table), and an
-empty one not at all. Probing stops when the count reaches ``nprobes`` (and at least k
-matching rows were seen). So a filter spread evenly probes the same partitions as the
-unfiltered search; a filter whose rows lie away from the query probes past the
-partitions that hold none of them, on to the ``nprobes`` nearest partitions that do;
-either way the search sees as many partitions of matching rows as the unfiltered search
-sees partitions.
+The partitions are then walked in centroid-distance order, as Lance walks them. When
+the partitions nearest the query (a tenth of ``nprobes``, at least one) hold matching
+rows about as densely as the table does, or more (a filter spread evenly, or rows near
+the query), those partitions are probed, as without a filter (and more if they hold
+fewer than k matching rows). Otherwise the walk counts partitions by their density of
+matching rows against the table's (at most 1 each; an empty one not at all) and goes on
+until it has counted more than ``nprobes``: up to ``(1 + 5) x nprobes`` when none of the
+matching rows lie near the query, since rows away from the query are all about as far
+from it and its k nearest among them spread over more partitions (measured); the refine
+factor is raised in the same proportion, as PQ distances rank such rows less surely.
 
 Then the cheaper of two plans runs, by an estimate of the work: the index over those
 partitions (a PQ code compared per row in them, plus the refined candidates read in
@@ -66,6 +66,8 @@ _INDEX_SETUP = 2_000.0
 #: How many more partitions of matching rows a search probes when none lie near the
 #: query (measured: the k nearest far rows spread over several times nprobes partitions).
 _AWAY = 5.0
+#: From this (squared) density ratio near the query on, the matching rows count as near.
+_LOCAL = 0.8
 
 
 @dataclass(frozen=True)
@@ -233,17 +235,24 @@ def plan_probes(
     density = rows.total / max(table_rows, 1)
     # a partition counts by its density of matching rows against the table's, at most 1
     weight = np.minimum(1.0, hits / np.maximum(sizes, 1) / max(density, 1e-12))
-    # how much the query's own neighbourhood (the nprobes nearest partitions) matches,
+    # how much the query's own neighbourhood (its nearest partitions) matches,
     # against the table as a whole: 1 or more when the matching rows lie near the query
     # or evenly, 0 when none lie near it
-    local = hits[:nprobes].sum() / max(sizes[:nprobes].sum(), 1) / max(density, 1e-12)
+    nearest = max(1, nprobes // 10)  # the query's own partitions
+    local = hits[:nearest].sum() / max(sizes[:nearest].sum(), 1) / max(density, 1e-12)
     local = float(min(1.0, local)) ** 2
     # rows away from the query spread over more partitions than its own neighbours do:
     # the further they lie, the more partitions of them are probed (up to 6 x nprobes)
     wanted = nprobes * (1 + _AWAY * (1 - local))
     counted = np.cumsum(weight)
     seen = np.cumsum(hits)
-    enough = (counted >= wanted - 1e-9) & (seen >= min(k, int(hits.sum())))
+    at_least_k = seen >= min(k, int(hits.sum()))
+    if local >= _LOCAL:
+        # the query's neighbourhood matches about as densely as the table, or more: the
+        # unfiltered search's partitions hold the nearest matching rows
+        enough = at_least_k & (np.arange(1, len(order) + 1) >= nprobes)
+    else:
+        enough = (counted >= wanted - 1e-9) & at_least_k
     probes = int(np.argmax(enough)) + 1 if enough.any() else layout.count
     probes = max(probes, nprobes)
     scanned = int(sizes[:probes].sum())
@@ -258,7 +267,8 @@ def plan_probes(
         f"{rows.total} of {table_rows} rows match; the {nprobes} partitions nearest the "
         f"query hold {int(hits[:nprobes].sum())} of them; probing {probes} partitions "
         f"({scanned} rows, {int(seen[probes - 1])} matching) sees {wanted:.0f} partitions of "
-        f"matching rows ({local:.0%} as dense near the query as in the table); estimated cost "
+        f"matching rows (near the query they are {local:.0%} as dense as in the table, "
+        f"squared); estimated cost "
         f"{index_cost:,.0f} (index) vs {flat_cost:,.0f} (exact over the matching rows)"
     )
     if flat_cost < index_cost:
