@@ -43,7 +43,13 @@ K = 10
 NPROBES = 20
 REFINE = 10
 NEAREST = {"column": "emb", "k": K, "refine_factor": REFINE}
-METHODS = ("lancesql duckdb", "lancesql datafusion", "pylance nprobes", "pylance minimum_nprobes", "pylance exact")
+METHODS = (
+    "lancesql duckdb",
+    "lancesql datafusion",
+    "pylance nprobes",
+    "pylance minimum_nprobes",
+    "pylance exact",
+)
 
 
 def recall(found: list[int], truth: list[int]) -> float:
@@ -137,8 +143,11 @@ def filtered(root: Path, data: Data, repeat: int) -> tuple[str, list[str]]:
         )
         print(lines[-1], file=sys.stderr, flush=True)
         if where is None:
-            base = {"recall": rec["lancesql duckdb"], "ms": med["lancesql duckdb"],
-                    "pylance ms": med["pylance nprobes"]}
+            base = {
+                "recall": rec["lancesql duckdb"],
+                "ms": med["lancesql duckdb"],
+                "pylance ms": med["pylance nprobes"],
+            }
             continue
         for engine in ("duckdb", "datafusion"):
             r = rec[f"lancesql {engine}"]
@@ -225,8 +234,10 @@ def join(root: Path, data: Data, rows: int, loop_rows: int, sample: int) -> tupl
         "| method | query rows | queries/s | vs loop | recall@10 (sample) |",
         "|---|---|---|---|---|",
         f"| pylance loop of `nearest` | {loop_rows:,} (x2, mean) | {loop_rate:.0f} | 1.00 | {r_loop:.3f} |",
-        f"| lancesql LATERAL, DuckDB | {rows:,} | {rate_duck:.0f} | {rate_duck / loop_rate:.2f} | {r_duck:.3f} |",
-        f"| lancesql LATERAL, DataFusion | {rows:,} | {rate_df:.0f} | {rate_df / loop_rate:.2f} | {r_df:.3f} |",
+        f"| lancesql LATERAL, DuckDB | {rows:,} | {rate_duck:.0f} | "
+        f"{rate_duck / loop_rate:.2f} | {r_duck:.3f} |",
+        f"| lancesql LATERAL, DataFusion | {rows:,} | {rate_df:.0f} | "
+        f"{rate_df / loop_rate:.2f} | {r_df:.3f} |",
     ]
     print("\n".join(lines), file=sys.stderr, flush=True)
     verdicts = []

@@ -4,7 +4,7 @@
 into a join with a placeholder whose ``meta`` holds a query over the left side that
 reads the row-dependent arguments. Here that query runs, its distinct argument tuples
 are grouped by everything but the vector, each group is searched in batches
-(:func:`udfs.search_many.search_many`), and the searches' rows come back with the
+(:func:`lancesql.udfs.search_many.search_many`), and the searches' rows come back with the
 arguments they were found for, so the engine joins them to the left rows.
 """
 
@@ -21,8 +21,8 @@ from lancesql.context import Result, StatementContext
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.rewrite.lateral_search import ARGUMENT, LATERAL_KEY
 from lancesql.rewrite.project_table_functions import COLUMNS_KEY
-from udfs import TABLE_FUNCTIONS
-from udfs.search_many import QUERY_INDEX, search_many
+from lancesql.udfs import TABLE_FUNCTIONS
+from lancesql.udfs.search_many import QUERY_INDEX, search_many
 
 
 def is_lateral(table: exp.Table) -> bool:

@@ -4,7 +4,7 @@
 per row costs a Python round trip, a scanner and a plan per row; Lance instead takes a
 2-d ``q`` and runs a batch of searches in one call (adding ``query_index``). The queries
 are planned one by one (a filtered search probes partitions chosen for its own vector,
-see :mod:`udfs.search_plan`), grouped by plan, and each group goes to Lance in chunks
+see :mod:`lancesql.udfs.search_plan`), grouped by plan, and each group goes to Lance in chunks
 run on several threads (Lance's searches release the GIL).
 """
 
@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from lancesql.catalog import VersionRef
-from lancesql.errors import NotSupportedError, ProgrammingError
+from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
 from lancesql.settings import declare
-from udfs.vector_search import (
+from lancesql.udfs.registry import Session
+from lancesql.udfs.search import (
     check_k,
     check_positive,
     field_of,
@@ -30,9 +31,6 @@ from udfs.vector_search import (
     query_vector,
     read_columns,
 )
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
 
 declare(
     "vector_search_batch_size",
@@ -52,7 +50,7 @@ QUERY_INDEX = "query_index"
 
 
 def search_many(
-    connection: Connection,
+    session: Session,
     table: str,
     column: str,
     queries: list[Any],
@@ -75,7 +73,7 @@ def search_many(
             f"{name}(): with_ties is not supported in a LATERAL join; "
             "search without it, or search each row on its own"
         )
-    ds = open_table(connection, name, table, version)
+    ds = open_table(session, name, table, version)
     field = field_of(ds, name, column)
     if not is_vector(field):
         raise ProgrammingError(
@@ -94,12 +92,12 @@ def search_many(
     for i, vector in enumerate(vectors):
         if plan is None or filter is not None:  # without a filter the plan is the same for all
             plan = plan_search(
-                connection, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
+                session, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
             )
         key = tuple(sorted((n, v) for n, v in plan.nearest.items() if n != "q"))
         groups.setdefault(key, []).append(i)
         plans[key] = plan.nearest
-    size = max(1, int(connection.settings.get("vector_search_batch_size")))
+    size = max(1, int(session.settings.get("vector_search_batch_size")))
     chunks = [
         (key, members[start : start + size])
         for key, members in groups.items()
@@ -138,7 +136,7 @@ def search_many(
             )
         return found.add_column(0, QUERY_INDEX, pa.array(index, pa.int64()))
 
-    threads = int(connection.settings.get("vector_search_threads")) or os.cpu_count() or 1
+    threads = int(session.settings.get("vector_search_threads")) or os.cpu_count() or 1
     try:
         if threads > 1 and len(chunks) > 1:
             with ThreadPoolExecutor(min(threads, len(chunks))) as pool:
@@ -146,8 +144,6 @@ def search_many(
         else:
             tables = [run(chunk) for chunk in chunks]
     except (OSError, ValueError) as exc:
-        from lancesql.writes import lance_error
-
         what = f"{name}(): the filter {filter!r} failed" if filter else f"{name}() failed"
         raise lance_error(exc, what) from exc
     if not tables:

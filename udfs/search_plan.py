@@ -41,6 +41,7 @@ from typing import Any
 
 import lance
 import numpy as np
+from lance.file import LanceFileReader
 
 from lancesql.settings import declare
 
@@ -141,8 +142,6 @@ def ivf_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
 
 
 def _read_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
-    from lance.file import LanceFileReader
-
     try:
         with _LOCK:
             # the statistics include the centroids only when asked for them
