@@ -27,7 +27,7 @@ SQL = "SELECT id FROM vector_search('pts', 'emb', ?, 10, nprobes => 4, refine_fa
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Data]:
     root = tmp_path_factory.mktemp("filtered")
-    points = generate(rows=20_000, dim=32, clusters=50, queries=20, seed=3)
+    points = generate(rows=20_000, dim=32, clusters=50, queries=40, seed=3)
     write(points, root / "pts.lance", partitions=64, sub_vectors=8, sample_rate=16)
     return root, points
 
