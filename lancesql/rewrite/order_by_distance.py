@@ -71,7 +71,7 @@ def order_by_distance(expression: exp.Expression, recompute: bool = False) -> ex
       id
     FROM VECTOR_SEARCH('t', 'e', [1, 0], 2, metric => 'l2', use_index => 'auto', with_ties => TRUE) AS t
     ORDER BY
-      SQRT(t._distance),
+      CAST(SQRT(t._distance) AS REAL),
       id DESC
     LIMIT 2
     >>> sql = "SELECT id FROM t AS x JOIN u ON TRUE ORDER BY array_distance(x.e, [1, 0]) LIMIT 5"
