@@ -80,15 +80,15 @@ class VectorIndex:
 
 
 def open_table(
-    connection: Connection, function: str, table: Any, version: VersionRef
+    connection: Connection, function: str, table: Any, version: VersionRef, branch: str | None = None
 ) -> lance.LanceDataset:
-    """The dataset a search's first argument names, at ``version``."""
+    """The dataset a search's first argument names, at ``version`` (of ``branch``)."""
     if not isinstance(table, str) or not table:
         raise ProgrammingError(
             f"{function}() needs a table name or a dataset URI as its first argument"
         )
     catalog = connection.catalog
-    return catalog.open(TableRef(catalog.resolve_uri(table), version))
+    return catalog.open(TableRef(catalog.resolve_uri(table, branch), version))
 
 
 def check_k(function: str, k: Any) -> int:
@@ -300,13 +300,14 @@ def vector_search(
     refine_factor: int | None = None,
     version: VersionRef = None,
     use_index: Any = True,
+    branch: str | None = None,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` rows of ``table`` nearest ``query`` in ``column`` among the rows
-    ``filter`` keeps, with their ``_distance``, nearest first."""
+    ``filter`` keeps, with their ``_distance``, nearest first (on ``branch`` when given)."""
     name = "vector_search"
-    ds = open_table(connection, name, table, version)
+    ds = open_table(connection, name, table, version, branch)
     field = field_of(ds, name, column)
     if not is_vector(field):
         vectors = [f.name for f in ds.schema if is_vector(f)]

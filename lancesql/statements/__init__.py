@@ -57,13 +57,17 @@ def command_tokens(tree: exp.Command) -> str:
 # Importing a module registers its handlers.
 from lancesql.statements import (  # noqa: E402,F401
     alter,
+    branch,
     create,
     dml,
     explain,
     index,
+    merge,
+    optimize,
     restore,
     settings,
     show,
     tags,
+    vacuum,
     versions,
 )
