@@ -326,4 +326,3 @@ def restore_to_branch(ctx: StatementContext, tree: exp.Expression) -> Result | N
         "WHEN NOT MATCHED BY SOURCE THEN DELETE (USE BRANCH 'main' first; a column the "
         "branch added needs ALTER TABLE ... ADD COLUMN on main first)"
     )
-
