@@ -334,7 +334,7 @@ class Catalog:
     def _missing_version(self, ds: lance.LanceDataset, uri: str, number: int) -> Exception:
         kept = sorted(v["version"] for v in ds.versions())
         name = self.name_of(uri)
-        span = ", ".join(map(str, kept)) if len(kept) <= 8 else f"{kept[0]}..{kept[-1]}" if kept else "none"
+        span = f"{kept[0]}..{kept[-1]}" if kept else "none"
         if kept and (1 <= number < kept[0] or (number < kept[-1] and number not in kept)):
             return OperationalError(
                 f"version {number} of table {name!r} was removed by cleanup; the versions kept "
