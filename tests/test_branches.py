@@ -4,6 +4,7 @@ view of the branch (``checkout_version((branch, None))``) and of main, and pyarr
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pyarrow.compute as pc
 import pytest
 
 import lancesql
-from tests.conftest import rows
+from tests.conftest import ROOT, rows
 
 torch = pytest.importorskip("torch")
 
@@ -272,3 +273,27 @@ def test_relabelling_experiment_end_to_end(wcon: lancesql.Connection, root: Path
     assert got == [(label, main_counts[label], expected[label]) for label in sorted(main_counts)]
     assert np.sum([r[1] for r in got]) == np.sum([r[2] for r in got]) == 5000
     assert main_ds(root).version == 7
+
+
+def readme_block(marker: str) -> list[str]:
+    """The SQL statements of the README's block after ``<!-- run: marker -->``."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split(f"<!-- run: {marker} -->", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    return [s.strip() for s in re.split(r";[ \t]*(?:--[^\n]*)?\n", block) if s.strip()]
+
+
+def test_the_readme_version_control_block_runs(wcon: lancesql.Connection, root: Path) -> None:
+    main = main_ds(root).to_table(columns=["id", "label"])
+    results = {}
+    for sql in readme_block("version-control"):
+        cur = wcon.cursor().execute(sql)
+        results[sql.split()[0].upper() + str(len(results))] = cur.fetchall() if cur.description else cur.rowcount
+    moved = pc.sum(pc.and_(pc.equal(main["label"], 4), pc.equal(pc.bit_wise_and(main["id"], 1), 0))).as_py()
+    on_main = Counter(main["label"].to_pylist())
+    compared = next(v for k, v in results.items() if k.startswith("SELECT") and isinstance(v, list) and len(v) == 10)
+    assert compared == [
+        (label, on_main[label], on_main[label] - (moved if label == 4 else 0) + (moved if label == 9 else 0))
+        for label in range(10)
+    ]
+    assert main_ds(root).version > 7  # OPTIMIZE ran on main
+    assert main_ds(root).to_table(columns=["id", "label"]).sort_by("id").equals(main.sort_by("id"))

@@ -12,8 +12,7 @@ After VACUUM, reading a removed version is the catalog's OperationalError ("vers
 n ... was removed by cleanup"), in this connection and in any other that had that
 version open: a connection checks that a pinned version's manifest is still there
 before each statement that reads it. A query that is streaming rows of a version at
-the moment it is removed can fail part way with that same error; pin a version with
-a tag to keep it.
+the moment it is removed can fail part way (an I/O error); tag a version to keep it.
 """
 
 from __future__ import annotations
