@@ -51,7 +51,10 @@ UPSERT = (
     "MERGE INTO big USING changes AS s ON big.id = s.id "
     "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
 )
-CONDITIONAL = "MERGE INTO big USING changes AS s ON big.id = s.id WHEN MATCHED AND s.x > big.x THEN UPDATE SET x = s.x"
+CONDITIONAL = (
+    "MERGE INTO big USING changes AS s ON big.id = s.id "
+    "WHEN MATCHED AND s.x > big.x THEN UPDATE SET x = s.x"
+)
 
 
 def narrow(ids: np.ndarray, seed: int) -> pa.Table:
@@ -123,16 +126,17 @@ def main(argv: list[str] | None = None) -> int:
                 direct = lance.dataset(str(theirs / "big.lance"))
 
                 def pylance(ds: lance.LanceDataset = direct, case: str = case) -> None:
+                    builder = ds.merge_insert("id")
                     if case.startswith("upsert"):
-                        builder = ds.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+                        builder = builder.when_matched_update_all().when_not_matched_insert_all()
                     else:
-                        builder = ds.merge_insert("id").when_matched_update_all("source.x > target.x")
+                        builder = builder.when_matched_update_all("source.x > target.x")
                     builder.execute(changes)
 
                 pylance()
                 a, b = [], []
                 for _ in range(args.repeat):  # interleaved
-                    a.append(timed(lambda: cur.execute(sql)))
+                    a.append(timed(lambda cur=cur, sql=sql: cur.execute(sql)))
                     b.append(timed(pylance))
                 assert lance.dataset(str(ours / "big.lance")).count_rows() == direct.count_rows()
                 results[(engine, case)] = (statistics.median(a), statistics.median(b))
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.copytree(opt_base, d)
                 with lancesql.connect(ours, engine=engine) as con:
                     cur = con.cursor()
-                    a.append(timed(lambda: cur.execute("OPTIMIZE frag").fetchall()))
+                    a.append(timed(lambda cur=cur: cur.execute("OPTIMIZE frag").fetchall()))
                 ds = lance.dataset(str(theirs / "frag.lance"))
 
                 def direct_optimize(ds: lance.LanceDataset = ds) -> None:
@@ -188,12 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{APPENDS} appends of {APPEND_ROWS} rows; a fresh copy per run (copied outside the timing), "
         f"median of {args.repeat}.",
         "",
-        "| engine | fragments before -> after | lancesql OPTIMIZE ms | pylance compact_files + optimize_indices ms | ratio |",
+        "| engine | fragments before -> after | lancesql OPTIMIZE ms | "
+        "pylance compact_files + optimize_indices ms | ratio |",
         "|---|---|---:|---:|---:|",
     ]
     for engine, (ours_ms, theirs_ms, before, after) in optimize.items():
         lines.append(
-            f"| {engine} | {before} -> {after} | {ours_ms:.0f} | {theirs_ms:.0f} | {ours_ms / theirs_ms:.2f}x |"
+            f"| {engine} | {before} -> {after} | {ours_ms:.0f} | {theirs_ms:.0f} "
+            f"| {ours_ms / theirs_ms:.2f}x |"
         )
     body = "\n".join(lines)
     if args.no_write:

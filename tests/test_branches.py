@@ -287,10 +287,13 @@ def test_the_readme_version_control_block_runs(wcon: lancesql.Connection, root: 
     results = {}
     for sql in readme_block("version-control"):
         cur = wcon.cursor().execute(sql)
-        results[sql.split()[0].upper() + str(len(results))] = cur.fetchall() if cur.description else cur.rowcount
+        key = sql.split()[0].upper() + str(len(results))
+        results[key] = cur.fetchall() if cur.description else cur.rowcount
     moved = pc.sum(pc.and_(pc.equal(main["label"], 4), pc.equal(pc.bit_wise_and(main["id"], 1), 0))).as_py()
     on_main = Counter(main["label"].to_pylist())
-    compared = next(v for k, v in results.items() if k.startswith("SELECT") and isinstance(v, list) and len(v) == 10)
+    compared = next(
+        v for k, v in results.items() if k.startswith("SELECT") and isinstance(v, list) and len(v) == 10
+    )
     assert compared == [
         (label, on_main[label], on_main[label] - (moved if label == 4 else 0) + (moved if label == 9 else 0))
         for label in range(10)
