@@ -12,8 +12,8 @@ rewritten fragments, their remapping as a version of its own), then the re-index
 so OPTIMIZE makes up to three versions, none when there is nothing to do, and each is
 a whole, readable state of the table. A crash between them leaves a compacted table
 whose indices the next OPTIMIZE brings up to date. Query results are the same
-before and after, and old versions still read (until VACUUM removes them). The WITH options are Lance's compaction
-options (``target_rows_per_fragment``, ``max_rows_per_group``, ``max_bytes_per_file``,
+before and after, and old versions still read (until VACUUM removes them). The WITH
+options are Lance's compaction options (``target_rows_per_fragment``, ``max_rows_per_group``, ``max_bytes_per_file``,
 ``materialize_deletions``, ``materialize_deletions_threshold``, ``num_threads``).
 """
 
