@@ -246,10 +246,10 @@ class Catalog:
     def _tag_branch(ds: lance.LanceDataset, tag: str) -> str | None:
         """The branch tag ``tag`` points into (None: main or no such tag)."""
         try:
-            info = ds.tags.list().get(tag)
+            tags: dict[str, Any] = dict(ds.tags.list())
         except (OSError, ValueError):
             return None
-        return (info or {}).get("branch") or None
+        return (tags.get(tag) or {}).get("branch") or None
 
     def latest(self, uri: str) -> lance.LanceDataset:
         """The newest version of the dataset at ``uri``."""

@@ -268,7 +268,7 @@ def set_branch(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     target, value = items[0].this.this, items[0].this.expression
     if not (isinstance(target, exp.Column) and target.table == "lancesql" and target.name == "branch"):
         return None
-    if isinstance(value, exp.Literal) or (isinstance(value, (exp.Column, exp.Var)) and not value.table):
+    if isinstance(value, (exp.Literal, exp.Var)) or (isinstance(value, exp.Column) and not value.table):
         switch_branch(ctx, value.name)
         return Result.done()
     return None  # a parameter or an expression: the SET handler evaluates and checks it

@@ -462,7 +462,7 @@ def _key_filter(rows: pa.Table, keys: list[str], name: str) -> str:
             exp.In(this=exp.column(keys[0]), expressions=parts) if parts else exp.false()
         )
         if any(v is None for v in values):
-            condition = exp.or_(condition, exp.column(keys[0]).is_(exp.null()))
+            condition = exp.or_(condition, exp.column(keys[0]).is_(exp.null())).assert_is(exp.Expression)
     else:
         conditions = []
         for row in rows.select(keys).to_pylist():
@@ -474,7 +474,7 @@ def _key_filter(rows: pa.Table, keys: list[str], name: str) -> str:
                     raise NotSupportedError(f"MERGE INTO {name}: cannot delete by a key of this type")
                 tests.append(exp.column(key).is_(exp.null()) if lit is None else exp.column(key).eq(lit))
             conditions.append(exp.and_(*tests))
-        condition = exp.or_(*conditions)
+        condition = exp.or_(*conditions).assert_is(exp.Expression)
     text = to_lance(condition)
     if text is None:
         raise NotSupportedError(f"MERGE INTO {name}: cannot delete by these keys in Lance")

@@ -13,8 +13,9 @@ so OPTIMIZE makes up to three versions, none when there is nothing to do, and ea
 a whole, readable state of the table. A crash between them leaves a compacted table
 whose indices the next OPTIMIZE brings up to date. Query results are the same
 before and after, and old versions still read (until VACUUM removes them). The WITH
-options are Lance's compaction options (``target_rows_per_fragment``, ``max_rows_per_group``, ``max_bytes_per_file``,
-``materialize_deletions``, ``materialize_deletions_threshold``, ``num_threads``).
+options are Lance's compaction options (``target_rows_per_fragment``,
+``max_rows_per_group``, ``max_bytes_per_file``, ``materialize_deletions``,
+``materialize_deletions_threshold``, ``num_threads``).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -82,12 +83,19 @@ def vacuum(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         older = DEFAULT_AGE
     uri, ds = open_target(ctx, table)
     name = ctx.catalog.name_of(uri)
-    options = {"older_than": older, "retain_versions": retain, "error_if_tagged_old_versions": False}
     try:
         if dry_run:
-            plan = ds.explain_cleanup_old_versions(**options, include_files=True, max_files=100_000)
+            plan = ds.explain_cleanup_old_versions(
+                older_than=older,
+                retain_versions=retain,
+                error_if_tagged_old_versions=False,
+                include_files=True,
+                max_files=100_000,
+            )
             return Result.of(_listing(uri, plan.candidate_files))
-        stats = ds.cleanup_old_versions(**options)
+        stats = ds.cleanup_old_versions(
+            older_than=older, retain_versions=retain, error_if_tagged_old_versions=False
+        )
     except (OSError, ValueError) as exc:
         raise lance_error(exc, f"VACUUM {name} failed") from exc
     committed(ctx, uri)  # cached handles of removed versions must not be used again
@@ -106,7 +114,7 @@ def vacuum(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     return Result.of(pa.Table.from_pylist([row], schema=VACUUM_SCHEMA))
 
 
-def _listing(uri: str, candidates: list) -> pa.Table:  # type: ignore[type-arg]
+def _listing(uri: str, candidates: list[Any]) -> pa.Table:
     rows = []
     base = uri.rstrip("/").split("://", 1)[-1].lstrip("/")
     for candidate in candidates:
