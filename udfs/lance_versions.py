@@ -86,7 +86,7 @@ def versions_table(ds: lance.LanceDataset) -> pa.Table:
         rows.append(
             {
                 "version": number,
-                "timestamp": _local(entry["timestamp"]),
+                "timestamp": local_time(entry["timestamp"]),
                 "rows": int(total)
                 if total is not None
                 else ds.checkout_version(number).count_rows(),
@@ -144,8 +144,8 @@ def tags_table(ds: lance.LanceDataset) -> pa.Table:
         {
             "tag": name,
             "version": int(info["version"]),
-            "created_at": _local(info.get("created_at")),
-            "updated_at": _local(info.get("updated_at")),
+            "created_at": local_time(info.get("created_at")),
+            "updated_at": local_time(info.get("updated_at")),
             "branch": info.get("branch") or MAIN,
         }
         for name, info in sorted(ds.tags.list().items())
@@ -190,7 +190,7 @@ def _live_rows(fragment: Any) -> int:
     return int(fragment.physical_rows) - int(deleted or 0)
 
 
-def _local(value: Any) -> dt.datetime | None:
+def local_time(value: Any) -> dt.datetime | None:
     """A naive local time: Lance's version times already are, tag times are UTC-aware."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone().replace(tzinfo=None)

@@ -36,8 +36,9 @@ from lancesql.errors import IntegrityError, NotSupportedError, ProgrammingError
 from lancesql.settings import declare
 from lancesql.statements import command_tokens, statement
 from lancesql.statements.grammar import Tokens
-from lancesql.statements.tags import alter_command_text, check_tag_name
+from lancesql.statements.tags import alter_table_tokens, check_tag_name
 from lancesql.writes import check_writable, lance_error
+from udfs.lance_versions import local_time
 
 BRANCHES_SCHEMA = pa.schema(
     [
@@ -88,17 +89,10 @@ declare(
 @statement(exp.Command, exp.Alter)
 def alter_branch(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     """``ALTER TABLE t CREATE BRANCH ...`` and ``ALTER TABLE t DROP BRANCH ...``."""
-    text = alter_command_text(tree)
-    if text is None:
+    found = alter_table_tokens(ctx, tree)
+    if found is None:
         return None
-    tokens = Tokens(text, ctx.params)
-    if not tokens.accept("ALTER", "TABLE"):
-        return None
-    start = tokens.pos
-    try:
-        tokens.table()
-    except ProgrammingError:
-        return None
+    tokens, start = found
     if [tokens.word(), tokens.word(1)] not in (["CREATE", "BRANCH"], ["DROP", "BRANCH"]):
         return None
     tokens.pos = start
@@ -221,7 +215,7 @@ def branches_table(catalog: Catalog, base: str) -> pa.Table:
             "branch": MAIN,
             "parent_branch": None,
             "parent_version": None,
-            "created": _naive(first["timestamp"]),
+            "created": local_time(first["timestamp"]),
             "latest_version": main.version,
             "rows": main.count_rows(),
         }
@@ -240,12 +234,6 @@ def branches_table(catalog: Catalog, base: str) -> pa.Table:
             }
         )
     return pa.Table.from_pylist(rows, schema=BRANCHES_SCHEMA)
-
-
-def _naive(value: Any) -> Any:
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone().replace(tzinfo=None)
-    return value
 
 
 # -- USE BRANCH / SET lancesql.branch -------------------------------------------------------

@@ -86,9 +86,9 @@ def alter_command_text(tree: exp.Expression) -> str | None:
     return None
 
 
-@statement(exp.Command, exp.Alter)
-def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
-    """``ALTER TABLE t CREATE | REPLACE | DROP TAG ...``; any other ALTER is not ours."""
+def alter_table_tokens(ctx: StatementContext, tree: exp.Expression) -> tuple[Tokens, int] | None:
+    """The tokens of a raw ``ALTER TABLE t ...``, positioned after the table name, and
+    where the name starts; None for any other statement."""
     text = alter_command_text(tree)
     if text is None:
         return None
@@ -100,6 +100,16 @@ def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         tokens.table()
     except ProgrammingError:  # a table form of some other ALTER statement
         return None
+    return tokens, start
+
+
+@statement(exp.Command, exp.Alter)
+def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
+    """``ALTER TABLE t CREATE | REPLACE | DROP TAG ...``; any other ALTER is not ours."""
+    found = alter_table_tokens(ctx, tree)
+    if found is None:
+        return None
+    tokens, start = found
     action = [tokens.word(i) for i in range(4)]
     if not (
         action[:2] in (["CREATE", "TAG"], ["REPLACE", "TAG"], ["DROP", "TAG"])
