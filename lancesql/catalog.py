@@ -335,7 +335,7 @@ class Catalog:
         kept = sorted(v["version"] for v in ds.versions())
         name = self.name_of(uri)
         span = f"{kept[0]}..{kept[-1]}" if kept else "none"
-        if kept and (1 <= number < kept[0] or (number < kept[-1] and number not in kept)):
+        if kept and 1 <= number < kept[-1] and number not in kept:
             return OperationalError(
                 f"version {number} of table {name!r} was removed by cleanup; the versions kept "
                 f"are {span} (SHOW VERSIONS FROM {name})"
