@@ -70,4 +70,5 @@ from lancesql.statements import (  # noqa: E402,F401
     tags,
     vacuum,
     versions,
+    views,
 )
