@@ -34,11 +34,11 @@ from lancesql.catalog import MAIN, Catalog, TableRef, VersionRef, branch_uri, sp
 from lancesql.context import Result, StatementContext
 from lancesql.errors import IntegrityError, NotSupportedError, ProgrammingError
 from lancesql.settings import declare
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
 from lancesql.statements.tags import alter_table_tokens, check_tag_name
+from lancesql.udfs.lance_versions import local_time
 from lancesql.writes import check_writable, lance_error
-from udfs.lance_versions import local_time
 
 BRANCHES_SCHEMA = pa.schema(
     [

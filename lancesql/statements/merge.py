@@ -45,7 +45,7 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import DataError, IntegrityError, NotSupportedError, ProgrammingError
 from lancesql.lance_sql import literal, to_lance
 from lancesql.query import run_query
-from lancesql.statements import statement
+from lancesql.statements.base import statement
 from lancesql.statements.dml import cast_to
 from lancesql.writes import LOCAL, LocalQuery, Stream, committed, lance_error, open_target
 

@@ -28,10 +28,10 @@ from sqlglot.tokens import TokenType
 
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
+from lancesql.udfs.lance_versions import indexes_table
 from lancesql.writes import committed, lance_error, open_target
-from udfs.lance_versions import indexes_table
 
 #: The options OPTIMIZE takes, and the Python type of each.
 OPTIONS: dict[str, type] = {

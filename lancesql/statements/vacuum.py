@@ -28,7 +28,7 @@ from sqlglot.tokens import TokenType
 
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
 from lancesql.writes import committed, lance_error, open_target
 

@@ -13,9 +13,9 @@ from lancesql.catalog import TableRef, VersionRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.parse import BRANCH_MARK
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
-from udfs.lance_versions import indexes_table, tags_table, versions_table
+from lancesql.udfs.lance_versions import indexes_table, tags_table, versions_table
 
 _WHAT = {
     "VERSIONS": "versions",
