@@ -61,6 +61,7 @@ def search_many(
     refine_factor: int | None = None,
     version: VersionRef = None,
     use_index: Any = True,
+    branch: str | None = None,
     with_ties: bool = False,
     *,
     columns: list[str] | None = None,
@@ -73,7 +74,7 @@ def search_many(
             f"{name}(): with_ties is not supported in a LATERAL join; "
             "search without it, or search each row on its own"
         )
-    ds = open_table(session, name, table, version)
+    ds = open_table(session, name, table, version, branch)
     field = field_of(ds, name, column)
     if not is_vector(field):
         raise ProgrammingError(

@@ -39,16 +39,18 @@ def vector_search(
     refine_factor: int | None = None,
     version: VersionRef = None,
     use_index: Any = True,
+    branch: str | None = None,
     with_ties: bool = False,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` rows of ``table`` nearest ``query`` in ``column`` among the rows
-    ``filter`` keeps, with their ``_distance``, nearest first; ``with_ties``: also every
-    row as near as the k-th (as SQL's ``FETCH FIRST k ROWS WITH TIES``), so that an
-    ``ORDER BY distance, id LIMIT k`` over the result breaks ties among all of them."""
+    ``filter`` keeps, with their ``_distance``, nearest first (on ``branch`` when given);
+    ``with_ties``: also every row as near as the k-th (as SQL's ``FETCH FIRST k ROWS WITH
+    TIES``), so that an ``ORDER BY distance, id LIMIT k`` over the result breaks ties among
+    all of them."""
     name = "vector_search"
-    ds = open_table(session, name, table, version)
+    ds = open_table(session, name, table, version, branch)
     field = field_of(ds, name, column)
     if not is_vector(field):
         vectors = [f.name for f in ds.schema if is_vector(f)]
