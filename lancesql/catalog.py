@@ -120,9 +120,8 @@ class Catalog:
             ) from exc
 
     def exists(self, uri: str) -> bool:
-        """Whether a dataset is at ``uri`` (cheap for local paths)."""
-        if uri in self._latest:
-            return True
+        """Whether a dataset is at ``uri`` now (cheap for local paths). A cached handle is
+        no proof: another connection may have dropped the table since."""
         if "://" not in uri:
             return os.path.isdir(os.path.join(uri, "_versions"))
         try:
