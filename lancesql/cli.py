@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from lancesql.display import blob_note
 from lancesql.errors import Error, ProgrammingError
 from lancesql.parse import tokenize
 
@@ -95,42 +96,13 @@ def is_complete(buffer: str) -> bool:
 
 # -- rendering values ---------------------------------------------------------------------
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF8", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-)
-
-
 def size_note(data: bytes) -> str:
     """A short note in place of binary data.
 
     >>> size_note(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(1200)), size_note(b"abc")
     ('<PNG 1.2 kB>', '<BLOB 3 B>')
     """
-    kind = "BLOB"
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            kind = name
-            break
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        kind = "WEBP"
-    return f"<{kind} {human_bytes(len(data))}>"
-
-
-def human_bytes(n: int) -> str:
-    """``1234`` -> ``'1.2 kB'`` (decimal units, as file managers show them)."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            return f"{value:.1f} {unit}"
-    return f"{n} B"  # pragma: no cover
+    return f"<{blob_note(data)}>"
 
 
 def display(value: Any, width: int = 60) -> str:
