@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from decimal import Decimal
 from importlib import import_module
 from pathlib import Path
 
@@ -148,6 +149,38 @@ def test_core_writes_and_vector_search(tmp_path):
         assert conn.execute(sa.select(items.c.name).where(items.c.id == 2)).scalar() == "B"
     meta.drop_all(engine)
     assert not (tmp_path / "items.lance").exists()
+
+
+def test_not_null_columns_are_kept_and_reflected(tmp_path):
+    """A primary key's and a nullable=False column's NOT NULL reach the Lance schema,
+    and reflection reads it back from there (the engine says every column is nullable)."""
+    engine = sa.create_engine(f"lancesql:///{tmp_path}")
+    meta = sa.MetaData()
+    sa.Table(
+        "t",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(20), nullable=False),
+        sa.Column("note", sa.String(20)),
+    )
+    meta.create_all(engine)
+    schema = lance.dataset(str(tmp_path / "t.lance")).schema
+    assert [schema.field(c).nullable for c in ("id", "name", "note")] == [False, False, True]
+    columns = sa.inspect(engine).get_columns("t")
+    assert {c["name"]: c["nullable"] for c in columns} == {"id": False, "name": False, "note": True}
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="NOT NULL"):
+        conn.execute(sa.text("INSERT INTO t VALUES (1, NULL, 'x')"))
+
+
+def test_numeric_reads_as_decimal_even_where_duckdb_divides_in_double(tmp_path):
+    """DuckDB divides DECIMALs as DOUBLE; a Numeric expression still reads as Decimal."""
+    engine = sa.create_engine(f"lancesql:///{tmp_path}")
+    price = sa.literal_column("5.52", sa.Numeric(10, 2)) / sa.literal_column("2.4", sa.Numeric(10, 2))
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(price)) == Decimal("2.3")
+        assert conn.scalar(sa.select(sa.cast(sa.literal("1.25"), sa.Numeric(10, 2)))) == Decimal("1.25")
+        ratio = sa.literal_column("5.52", sa.Numeric(10, 2, asdecimal=False)) / 2
+        assert isinstance(conn.scalar(sa.select(ratio)), float)
 
 
 def test_url_forms(tmp_path):

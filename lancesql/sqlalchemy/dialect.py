@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import types
 from typing import Any
 
@@ -38,6 +39,21 @@ class BLOB(sqltypes.LargeBinary):
     """Bytes (images inline), ``BLOB`` in lancesql's SQL."""
 
     __visit_name__ = "BLOB"
+
+
+class NUMERIC(sqltypes.Numeric[Any]):
+    """A decimal. Arithmetic on DECIMALs that DuckDB does in DOUBLE (``/``) gives floats:
+    a ``Numeric`` column or expression still reads as :class:`decimal.Decimal`, taken from
+    the float's shortest form (``5.52 / 2.4`` reads as ``Decimal('2.3')``)."""
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if not self.asdecimal:
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            return decimal.Decimal(repr(value)) if isinstance(value, float) else value
+
+        return process
 
 
 class LanceSQLTypeCompiler(compiler.GenericTypeCompiler):
@@ -131,8 +147,12 @@ class LanceSQLDDLCompiler(compiler.DDLCompiler):
         return ""
 
     def get_column_specification(self, column: Any, **kwargs: Any) -> str:
+        """``name TYPE [NOT NULL]``: Lance keeps a field's nullability and refuses NULLs
+        in a NOT NULL column (a primary key's columns are NOT NULL, the key itself is not
+        kept)."""
         type_sql = self.dialect.type_compiler_instance.process(column.type, type_expression=column)
-        return f"{self.preparer.format_column(column)} {type_sql}"
+        not_null = "" if column.nullable else " NOT NULL"
+        return f"{self.preparer.format_column(column)} {type_sql}{not_null}"
 
     def visit_create_index(
         self, create: Any, include_schema: Any = False, include_table_schema: Any = True, **kw: Any
@@ -271,6 +291,7 @@ class LanceSQLDialect(default.DefaultDialect):
     construct_arguments = [(Index, {"using": None})]  # noqa: RUF012 (read by SQLAlchemy)
     colspecs = {  # noqa: RUF012
         sqltypes.LargeBinary: BLOB,
+        sqltypes.Numeric: NUMERIC,
     }
     ischema_names = {  # noqa: RUF012
         "BLOB": BLOB,
@@ -342,14 +363,16 @@ class LanceSQLDialect(default.DefaultDialect):
             raise NoSuchTableError(table_name)
         quoted = self.identifier_preparer.quote(table_name)
         cursor = connection.exec_driver_sql(f"SELECT * FROM {quoted} LIMIT 0").cursor
+        # The engine's description says every column may be NULL; DESCRIBE reads Lance's schema.
+        nullable = {name: null == "YES" for name, _, null in self._rows(connection, f"DESCRIBE {quoted}")}
         return [
             {
                 "name": name,
                 "type": sqlalchemy_type(code.arrow_type),
-                "nullable": bool(nullable),
+                "nullable": nullable.get(name, True),
                 "default": None,
             }
-            for name, code, _, _, _, _, nullable in cursor.description
+            for name, code, *_ in cursor.description
         ]
 
     def get_pk_constraint(
