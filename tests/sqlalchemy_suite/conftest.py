@@ -38,6 +38,9 @@ NOT_SUPPORTED = {
     ("TrueDivTest", "test_truediv_divisor[numeric_38_digit_divisor-"): (
         "DuckDB divides DECIMALs in DOUBLE: 3e37 / 1e37 is 3.0000000000000004"
     ),
+    ("TrueDivTest", "test_truediv_divisor[numeric_many_decimals-"): (
+        "DuckDB divides DECIMALs in DOUBLE: the quotient is 7.000000000000001"
+    ),
 }
 
 

@@ -45,10 +45,10 @@ class Requirements(SuiteRequirements):
     temp_table_reflection = closed("no temporary tables")
     temp_table_names = closed("no temporary tables")
     comment_reflection = closed("Lance keeps no table or column comments")
-    # Views: lancesql's CREATE VIEW is reflected by name only (no definition).
-    views = closed("no CREATE VIEW in this lancesql")
-    view_reflection = closed("no CREATE VIEW in this lancesql")
-    view_column_reflection = closed("no CREATE VIEW in this lancesql")
+    # Views: CREATE [TEMP] VIEW; stored views are listed, their columns and definition reflected.
+    views = opn()
+    view_reflection = opn()
+    view_column_reflection = opn()
     index_reflection = closed(
         "a Lance index covers one column (USING BTREE/BITMAP/IVF_PQ ...); the suite's tables"
         " are indexed on several columns at once (single-column indexes reflect: test_sqlalchemy.py)"
@@ -60,3 +60,29 @@ class Requirements(SuiteRequirements):
     time_timezone = closed("Arrow's TIME has no time zone")
     # Rows changed by executemany are summed (lancesql's cursor.rowcount).
     sane_multi_rowcount = opn()
+    # What lancesql does beyond SQLAlchemy's defaults (these run).
+    create_table_if_not_exists = opn()
+    table_ddl_if_exists = opn()
+    create_table_as = opn()
+    create_or_replace_view = opn()
+    regexp_match = opn()
+    regexp_replace = opn()
+    supports_bitwise_or = opn()
+    supports_bitwise_and = opn()
+    supports_bitwise_not = opn()
+    supports_bitwise_xor = opn()
+    supports_bitwise_shift = opn()
+    fetch_first = opn()
+    fetch_no_order_by = opn()
+    infinity_floats = opn()
+    tuple_in = opn()
+    tuple_in_w_empty = opn()
+    time_microseconds = opn()
+    datetime_literals = opn()
+    precision_numerics_many_significant_digits = opn()
+    # ... and what it does not, beyond SQLAlchemy's defaults.
+    index_ddl_if_exists = closed("CREATE INDEX has no IF NOT EXISTS: use WITH (replace = true)")
+    fetch_expression = closed("OFFSET/FETCH take a number or a parameter, not an expression")
+    fetch_ties = closed("FETCH ... WITH TIES is not honoured yet: lancesql returns n rows, ties dropped")
+    fetch_percent = closed("no FETCH ... PERCENT")
+    temporary_views = closed("the suite's temporary views are over temporary tables, which lancesql has not")
