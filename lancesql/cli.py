@@ -19,6 +19,7 @@ An error prints as one line on standard error, without a traceback unless
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import contextlib
 import csv
@@ -35,10 +36,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from lancesql.display import blob_note
+import lancesql
 from lancesql.errors import Error, ProgrammingError
+from lancesql.html import blob_note
 from lancesql.parse import tokenize
+from lancesql.ui import main as ui_main
 
 FORMATS = ("table", "csv", "json", "parquet")
 HISTORY = os.path.expanduser(os.environ.get("LANCESQL_HISTORY", "~/.lancesql_history"))
@@ -96,6 +100,8 @@ def is_complete(buffer: str) -> bool:
 
 # -- rendering values ---------------------------------------------------------------------
 
+
+
 def size_note(data: bytes) -> str:
     """A short note in place of binary data.
 
@@ -103,6 +109,8 @@ def size_note(data: bytes) -> str:
     ('<PNG 1.2 kB>', '<BLOB 3 B>')
     """
     return f"<{blob_note(data)}>"
+
+
 
 
 def display(value: Any, width: int = 60) -> str:
@@ -287,8 +295,6 @@ def write_json(reader: pa.RecordBatchReader, out: IO[str]) -> None:
 
 def write_parquet(reader: pa.RecordBatchReader, out: Any) -> None:
     """Parquet, streamed batch by batch."""
-    import pyarrow.parquet as pq
-
     sink = pa.PythonFile(out, mode="w")
     with pq.ParquetWriter(sink, reader.schema) as writer:
         for batch in reader:
@@ -302,8 +308,6 @@ class Session:
     """A connection, an output, and the options a shell can change."""
 
     def __init__(self, args: argparse.Namespace):
-        import lancesql
-
         options = dict(_pairs(args.storage_option, "--storage-option"))
         settings = dict(_pairs(args.set, "--set"))
         self.connection = lancesql.connect(
@@ -413,8 +417,6 @@ def line_reader() -> Callable[[str], str]:
         with contextlib.suppress(OSError):
             readline.read_history_file(HISTORY)
         readline.set_history_length(10_000)
-        import atexit
-
         atexit.register(_save_history, readline)
     except ImportError:  # no readline (Windows): plain input
         pass
@@ -498,8 +500,6 @@ def dot_command(session: Session, line: str) -> bool:
 
 
 def _version() -> str:
-    import lancesql
-
     return lancesql.__version__
 
 
@@ -560,8 +560,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``lancesql`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["ui"]:  # `lancesql ui [ROOT] ...`: the local web page
-        from lancesql.ui import main as ui_main
-
         return ui_main(argv[1:])
     args = parser().parse_args(argv)
     try:

@@ -22,8 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from lancesql.display import blob_note
-
 #: Thumbnails are at most this many pixels a side.
 THUMBNAIL_SIZE = 96
 #: Bytes above this are not decoded (a size note shows instead).
@@ -37,6 +35,16 @@ VECTOR_HEAD = 4
 
 _WORKERS = max(2, min(8, os.cpu_count() or 2))
 
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
 def escape(value: object) -> str:
     """``value`` as HTML text: ``<``, ``>``, ``&`` and both quotes escaped.
 
@@ -44,6 +52,30 @@ def escape(value: object) -> str:
     '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'
     """
     return html.escape(str(value), quote=True)
+
+
+def human_bytes(n: int) -> str:
+    """``1234`` -> ``'1.2 kB'`` (decimal units, as file managers show them)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    return f"{n} B"  # pragma: no cover
+
+
+def blob_note(data: bytes) -> str:
+    """A short note in place of bytes that are not shown as a picture.
+
+    >>> blob_note(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(1200)), blob_note(b"abc")
+    ('PNG 1.2 kB', 'BLOB 3 B')
+    """
+    kind = next((name for magic, name in _MAGIC if data.startswith(magic)), "BLOB")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "WEBP"
+    return f"{kind} {human_bytes(len(data))}"
 
 
 def thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> str | None:

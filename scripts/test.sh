@@ -9,6 +9,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e ".[dev,clip]"
 .venv/bin/ruff check lancesql udfs tests examples benchmarks
 .venv/bin/mypy
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -q "$@"
 # SQLAlchemy's own dialect compliance suite is a pytest run of its own (SQLAlchemy's plugin
 # takes over collection), on a fresh root; tests/sqlalchemy_suite/requirements.py says
