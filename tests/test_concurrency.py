@@ -225,3 +225,31 @@ def test_threads_writing_through_one_connection(root: Path, engine: str) -> None
             assert sorted(pool.map(append, range(4))) == [0, 1, 2, 3]
         assert rows(con, "SELECT count(*), count(DISTINCT id) FROM mnist") == [(5120, 5120)]
         assert rows(con, "SELECT max(version) FROM lance_versions('mnist')") == [(19,)]
+
+
+def test_a_table_dropped_by_another_connection_can_be_created_again(tmp_path: Path, engine: str) -> None:
+    """A connection that has read a table does not take its cached handle as proof the
+    table still exists once another connection dropped it (a pool of connections, as
+    SQLAlchemy keeps, does this all the time)."""
+    with lancesql.connect(tmp_path, engine=engine) as a, lancesql.connect(tmp_path, engine=engine) as b:
+        a.execute("CREATE TABLE t (x INTEGER)")
+        a.execute("INSERT INTO t VALUES (1)")
+        assert rows(a, "SELECT x FROM t") == [(1,)]
+        b.execute("DROP TABLE t")
+        a.execute("CREATE TABLE t (y VARCHAR)")
+        a.execute("INSERT INTO t VALUES ('new')")
+        assert rows(a, "SELECT * FROM t") == [("new",)]
+        assert rows(b, "SELECT * FROM t") == [("new",)]
+
+
+def test_a_table_another_connection_created_again_is_read_as_it_is_now(tmp_path: Path, engine: str) -> None:
+    """Dropped and created again elsewhere, at the same version number, a table is read
+    with its new columns and rows, not through the handle cached for the old one."""
+    with lancesql.connect(tmp_path, engine=engine) as a, lancesql.connect(tmp_path, engine=engine) as b:
+        a.execute("CREATE TABLE t AS SELECT 1 AS x")
+        assert rows(a, "SELECT * FROM t") == [(1,)]
+        b.execute("DROP TABLE t")
+        b.execute("CREATE TABLE t AS SELECT 'new' AS y, 2 AS z")
+        assert lance.dataset(str(tmp_path / "t.lance")).version == 1
+        assert rows(a, "SELECT * FROM t") == [("new", 2)]
+        assert [d[0] for d in a.execute("SELECT * FROM t").description] == ["y", "z"]
