@@ -1,24 +1,6 @@
 """Queries answered without the engine: picking columns of one source.
 
-``SELECT id, label, _distance FROM vector_search(...)`` is the commonest search query,
-and its result is the search's own Arrow table with some columns picked. Registering
-that table on the engine, generating SQL and running it costs a few milliseconds, as
-much as the search itself on a small index; so a query that only names columns (or
-``*``) of one table function's in-memory result is answered by selecting them from it.
-
-The same holds for a plain read of one Lance table, ``SELECT id, label FROM t WHERE
-label = 3``: Lance reads those columns of the rows its filter keeps (through the scalar
-index) and nothing is left for an engine to do but copy them; handing it the stream
-costs the engine's own per-query overhead, as much again as the read. So such a query
-is answered by Lance's scanner directly, when its WHERE is one Lance evaluates exactly
-as SQL does (see :mod:`lancesql.lance_sql`).
-
-A LIMIT (and OFFSET) with no ORDER BY asks for any rows, so it is handed to the read
-as well: Lance stops at once, where the engine costs more than the read itself. Anything
-else (an expression, ORDER BY, grouping, a join, a WHERE on a search result) goes to
-the engine as usual. Only column types that the engines return
-unchanged qualify, and column names must match exactly, so the result is the same
-either way.
+Design notes: ``docs/ARCHITECTURE.md``, "The direct read".
 """
 
 from __future__ import annotations

@@ -1,23 +1,6 @@
 """Grouped counts answered without the engine: ``SELECT label, count(*) FROM t GROUP BY label``.
 
-Counting a table by a label is the first question asked of a dataset, and on a small
-one most of its cost is the engine's own: DuckDB or DataFusion planning a query,
-starting a scan of the Lance dataset and building a hash table take longer than
-Lance reading the one column and Arrow grouping it (see ``benchmarks/bench_query.py``).
-So a query that only groups one Lance table by some of its columns, perhaps through a
-WHERE Lance evaluates exactly as SQL does, and computes ``count(*)``, ``count(c)``,
-``min``, ``max``, ``sum`` or ``avg`` of plain columns, is answered by Lance's scanner and
-Arrow's hash aggregation.
-
-The result must be the one the engine gives, names and types included, and those are
-the engine's own (DuckDB calls ``count(*)`` ``count_star()`` and widens an integer sum to
-``DECIMAL(38,0)``; DataFusion keeps ``count(*)`` and ``Int64``). Rather than restate
-each engine's rules, the first run of a statement goes to the engine and its result
-schema is kept on the prepared statement, keyed by the types of the columns read; later
-runs compute the values with Arrow and cast them to that schema. Anything else
-(HAVING, ORDER BY, LIMIT, DISTINCT, expressions, a join, aggregates whose result could
-differ in its last bits or on overflow, such as ``min`` of floats with NaN or ``sum`` of
-64-bit integers) goes to the engine as usual.
+Design notes: ``docs/ARCHITECTURE.md``, "The grouped count".
 """
 
 from __future__ import annotations

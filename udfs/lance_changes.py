@@ -6,25 +6,7 @@ Inserted and updated rows carry their values at ``to``; deleted rows their value
 timestamp); ``to`` is the latest when omitted. A row inserted and deleted within the
 range is not reported; a row inserted and then updated is an insert.
 
-Three ways to compute it, the cheapest that is correct for the range; the one that ran
-is named in the result's schema metadata (``lancesql.changes``) and, for the two
-slower ones, in a :class:`ChangesWarning`:
-
-``lineage``
-    Datasets with stable row ids (lancesql writes them so) record for each row the
-    version that created it and the one that last changed it. Lance's delta reads the
-    rows whose ``_row_created_at_version`` / ``_row_last_updated_at_version`` fall in
-    the range and the ids the range's deletions removed; the deleted rows' values are
-    then taken from ``from`` by row id. The cost grows with the change, not the table.
-``row_ids``
-    A range holding a ``RESTORE`` (which brings rows back without new lineage) or an
-    operation Lance's delta does not model: the row ids and ``_row_last_updated_at_version``
-    of both versions are compared (two scans of metadata columns, no data), then only
-    the changed rows are read.
-``full_comparison``
-    A dataset without stable row ids has no row identity across versions: the two
-    versions are compared whole (``EXCEPT ALL`` both ways, with Arrow), on the
-    columns both share. An update then shows as a delete and an insert.
+Design notes: ``docs/ARCHITECTURE.md``, "lance_changes: three ways to compute changes".
 """
 
 from __future__ import annotations

@@ -1,25 +1,7 @@
 """What the search functions share: opening the table, checking arguments, and planning
 a vector search around its prefilter.
 
-The prefilter is the hard part. An IVF index searches the ``nprobes`` partitions nearest
-the query; when a filter keeps few rows, and those lie away from the query, the probed
-partitions hold few or none of them, so Lance returns fewer than k rows (``nprobes``
-fixes both the least and the most partitions) or, widening until k are found, the wrong
-ones. So the search is planned (:func:`plan_search`) from the number of rows the filter
-keeps, which the scalar indices count in a few milliseconds:
-
-- at most ``vector_search_exact_rows`` rows match: an exact (flat) search over exactly
-  those rows, prefiltered by the scalar index. It is exact, and fast because few rows
-  are read;
-- more match: the vector index, prefiltered, with ``nprobes`` as the least number of
-  partitions searched, so Lance widens until k matching rows are found (with
-  ``vector_search_widen_nprobes``, nprobes is also scaled by the share of rows the filter
-  removes, for filters whose rows cluster away from the queries; off by default, as it
-  costs several times the latency on filters spread over the table, where the plain
-  prefiltered search already has the unfiltered recall).
-
-No filter, or no vector index, or ``use_index => false``: one plain Lance search. Rows
-appended after the index was built are searched flat and merged, as Lance does.
+Design notes: ``docs/ARCHITECTURE.md``, "The search prefilter".
 """
 
 from __future__ import annotations
