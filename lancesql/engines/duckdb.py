@@ -26,20 +26,57 @@ if TYPE_CHECKING:
 _BATCH_ROWS = 65_536
 
 
-class _WithRowIds(lance.LanceDataset):
-    """A Lance dataset whose schema also shows ``_rowid``.
+class _Registered(lance.LanceDataset):
+    """A Lance dataset as lancesql registers it on DuckDB: it knows its row count, and with
+    ``row_ids`` its schema also shows ``_rowid``.
 
     DuckDB binds column names against ``schema`` and then asks ``scanner(columns=...)``
-    for the ones a query uses; Lance's scanner already accepts ``_rowid`` there, so
-    only the schema has to say that the column exists.
+    for the ones a query uses; Lance's scanner already accepts ``_rowid`` there, so only
+    the schema has to say that the column exists. The row count (``count_rows()``, read
+    from the manifest, no data) is what DuckDB's join planner estimates the scan at; see
+    :func:`_estimate_lance_scans`.
     """
 
-    def __init__(self, inner: lance.LanceDataset):  # shares the open handle, reads nothing
+    def __init__(self, inner: lance.LanceDataset, *, row_ids: bool):  # shares the open handle, reads nothing
         self.__dict__.update(inner.__dict__)
+        self.lancesql_row_ids = row_ids
+        self.lancesql_rows = inner.count_rows()
 
     @property
     def schema(self) -> pa.Schema:
-        return super().schema.append(pa.field("_rowid", pa.uint64()))
+        schema = super().schema
+        return schema.append(pa.field("_rowid", pa.uint64())) if self.lancesql_row_ids else schema
+
+
+def _estimate_lance_scans() -> None:
+    """Give DuckDB the row count of each registered Lance dataset.
+
+    DuckDB 2 reads a registered pyarrow Dataset through a source object whose ``rows()``
+    is the scan's cardinality estimate; for a Dataset it is unknown, so DuckDB estimated
+    every Lance scan at one row and could order joins badly (build a hash table on a
+    million-row scan, probe it with a hundred rows). The Python API has no public way to
+    pass an estimate with a registered object, so the pyarrow-Dataset source is taught
+    to read ``lancesql_rows`` from the objects lancesql registers; any other object gets
+    what DuckDB gave it before. Without that source class (another DuckDB major), scans
+    stay unestimated, and ``tests/test_laion_joins.py`` says so.
+    """
+    try:
+        from duckdb._sources.pyarrow import PyArrowDatasetSource
+    except ImportError:  # pragma: no cover - another DuckDB release
+        return
+    if getattr(PyArrowDatasetSource.rows, "lancesql", False):
+        return
+    unknown = PyArrowDatasetSource.rows
+
+    def rows(self: Any) -> int | None:
+        known = getattr(self.obj, "lancesql_rows", None)
+        return known if isinstance(known, int) else unknown(self)
+
+    rows.lancesql = True  # type: ignore[attr-defined]
+    PyArrowDatasetSource.rows = rows  # type: ignore[method-assign]
+
+
+_estimate_lance_scans()
 
 
 class DuckDBCursor:
@@ -49,8 +86,8 @@ class DuckDBCursor:
         self._cursor = cursor
 
     def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
-        if row_ids and isinstance(source, lance.LanceDataset):
-            source = _WithRowIds(source)
+        if isinstance(source, lance.LanceDataset):
+            source = _Registered(source, row_ids=row_ids)
         self._cursor.register(name, source)
 
     def unregister(self, name: str) -> None:
