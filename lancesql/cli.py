@@ -547,7 +547,7 @@ def parser() -> argparse.ArgumentParser:
         prog="lancesql",
         description="SQL over the Lance datasets under ROOT (each <name>.lance is a table).",
         epilog="With no -e/-f, statements piped on standard input run as a script; "
-        "on a terminal an interactive shell starts.",
+        "on a terminal an interactive shell starts. `lancesql ui [ROOT]` serves a local web page.",
     )
     p.add_argument(
         "root",
@@ -586,6 +586,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``lancesql`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ui"]:  # `lancesql ui [ROOT] ...`: the local web page
+        from lancesql.ui import main as ui_main
+
+        return ui_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         session = Session(args)

@@ -38,6 +38,7 @@ _SIMPLE: dict[Any, pa.DataType] = {
     T.BINARY: pa.large_binary(),
     T.DATE: pa.date32(),
     T.TIMESTAMP: pa.timestamp("us"),
+    T.TIMESTAMPNTZ: pa.timestamp("us"),  # what sqlglot reads DuckDB's TIMESTAMP as
     T.DATETIME: pa.timestamp("us"),
     T.TIMESTAMPTZ: pa.timestamp("us", tz="UTC"),
     T.TIME: pa.time64("us"),
