@@ -232,6 +232,10 @@ class Sql:
         self.cur.execute(laion.CURATE, [q])
         return [r[0] for r in self.cur.fetchall()]
 
+    def curate_wide(self, q: np.ndarray) -> list[int]:
+        self.cur.execute(laion.CURATE_WIDE, [q])
+        return [r[0] for r in self.cur.fetchall()]
+
     def evolve(self) -> None:
         self.cur.execute(laion.EVOLVE_COLUMNS)
         self.cur.execute(laion.EVOLVE_MERGE)
@@ -373,6 +377,13 @@ def main() -> None:
                     note(side, "curate mem", mem)
                     note(side, "curate recall", recall(keys, truth_f[i]))
                     note(side, "curate rows", len(keys))
+                if hasattr(side, "curate_wide"):
+                    sec, mem, keys = timed(lambda q=q, side=side: side.curate_wide(q))
+                    if round_:
+                        note(side, "curate_wide s", sec)
+                        note(side, "curate_wide mem", mem)
+                        note(side, "curate_wide recall", recall(keys, truth_f[i]))
+                        note(side, "curate_wide rows", len(keys))
             reset(root, info["version"])
             side.refresh()
             sec, mem, _ = timed(side.evolve)
@@ -441,26 +452,31 @@ def report(ns: Any, info: dict, res: dict, mat: dict, subsets: dict, sides: list
         "|---|---|---:|---:|---:|---:|---|",
     ]
     targets: list[str] = []
-    for section, unit in (("search", "ms"), ("curate", "ms"), ("evolve", "s"), ("versioning", "ms")):
-        base = med(res[card][f"{section} s"])
+    sections = ("search", "curate", "curate_wide", "evolve", "versioning")
+    for section in sections:
+        unit = "s" if section == "evolve" else "ms"
+        base = med(res[card][f"{section.replace('_wide', '')} s"])
         for side in sides:
             r = res[side.name]
+            if f"{section} s" not in r:
+                continue
             sec = med(r[f"{section} s"])
             ratio = sec / base
             value = f"{sec * 1000:.1f} ms" if unit == "ms" else f"{sec:.2f} s"
             rec = f"{med(r[f'{section} recall']):.3f}" if f"{section} recall" in r else "-"
-            if section == "curate":
-                rec += f" ({med(r['curate rows']):.0f} rows)"
+            if section.startswith("curate"):
+                rec += f" ({med(r[section + ' rows']):.0f} rows)"
             target = "-"
             if side.name != card:
                 ok = ratio <= 1.2
                 target = f"<= 1.2x: {'met' if ok else 'missed'}"
-                if section == "curate":
-                    rok = med(r["curate recall"]) >= med(res[card]["curate recall"])
+                if section.startswith("curate"):
+                    rok = med(r[f"{section} recall"]) >= med(res[card]["curate recall"])
                     target += f"; recall >= card: {'met' if rok else 'missed'}"
                 targets.append(f"{section} / {side.name}: {target}")
+            title = "Curate, `nprobes => 20` (widened)" if section == "curate_wide" else section.title()
             lines.append(
-                f"| {section.title()} | {side.name} | {value} | {ratio:.2f}x | "
+                f"| {title} | {side.name} | {value} | {ratio:.2f}x | "
                 f"{med(r[f'{section} mem']) / mb:.0f} MB | {rec} | {target} |"
             )
     base = med(res[card]["train batches/s"])

@@ -33,12 +33,15 @@ CURATE_FILTER = "NSFW = 0 AND similarity > 0.3 AND width >= 512"
 
 #: Search: the 10 nearest rows to a query vector (bound as ``?``), L2 as the index was built.
 SEARCH = "SELECT key, caption, url, _distance FROM vector_search('laion', 'img_emb', ?, 10, metric => 'l2')"
-#: Curate: the 500 nearest among the rows the card's filter keeps, prefiltered.
+#: Curate: the 500 nearest among the rows the card's filter keeps, prefiltered, searched
+#: like the card's code (Lance's default partitions to probe).
 CURATE = (
     "SELECT key, caption, url, width, height, _distance "
-    f"FROM vector_search('laion', 'img_emb', ?, 500, filter => '{CURATE_FILTER}', "
-    "metric => 'l2', nprobes => 20)"
+    f"FROM vector_search('laion', 'img_emb', ?, 500, filter => '{CURATE_FILTER}', metric => 'l2')"
 )
+#: The same with ``nprobes => 20``: lancesql widens the probe to the share of rows the filter
+#: keeps (``vector_search_widen_nprobes``), for recall near 1 at the cost of reading more partitions.
+CURATE_WIDE = CURATE.replace("metric => 'l2')", "metric => 'l2', nprobes => 20)")
 #: Evolve: two computed columns in one version, then a score for every key merged in on ``key``.
 EVOLVE_COLUMNS = (
     "ALTER TABLE laion "
