@@ -366,24 +366,17 @@ def main() -> None:
         for side in order:
             side.refresh()
             for i, q in enumerate(queries):
-                sec, mem, keys = timed(lambda q=q, side=side: side.search(q))
-                if round_:
-                    note(side, "search s", sec)
-                    note(side, "search mem", mem)
-                    note(side, "search recall", recall(keys, truth[i]))
-                sec, mem, keys = timed(lambda q=q, side=side: side.curate(q))
-                if round_:
-                    note(side, "curate s", sec)
-                    note(side, "curate mem", mem)
-                    note(side, "curate recall", recall(keys, truth_f[i]))
-                    note(side, "curate rows", len(keys))
-                if hasattr(side, "curate_wide"):
-                    sec, mem, keys = timed(lambda q=q, side=side: side.curate_wide(q))
+                searches = (("search", truth[i]), ("curate", truth_f[i]), ("curate_wide", truth_f[i]))
+                for section, truth_i in searches:
+                    search = getattr(side, section, None)
+                    if search is None:
+                        continue
+                    sec, mem, keys = timed(lambda q=q, search=search: search(q))
                     if round_:
-                        note(side, "curate_wide s", sec)
-                        note(side, "curate_wide mem", mem)
-                        note(side, "curate_wide recall", recall(keys, truth_f[i]))
-                        note(side, "curate_wide rows", len(keys))
+                        note(side, f"{section} s", sec)
+                        note(side, f"{section} mem", mem)
+                        note(side, f"{section} recall", recall(keys, truth_i))
+                        note(side, f"{section} rows", len(keys))
             reset(root, info["version"])
             side.refresh()
             sec, mem, _ = timed(side.evolve)
