@@ -45,6 +45,8 @@ class Connection:
         self.closed = False
         self.lock = threading.RLock()
         self._parsed: dict[str, Parsed] = {}
+        #: ``CREATE TEMP VIEW``s: name -> SQL, seen by this connection only.
+        self.temp_views: dict[str, str] = {}
 
     def parse(self, sql: str) -> Parsed:
         """Parse ``sql``, from a cache of recent statements.

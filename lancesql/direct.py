@@ -204,9 +204,10 @@ def lance_filter(
     if not {c.name for c in where.find_all(exp.Column)} <= set(schema.names):
         return None
     try:
-        return lance_sql.render(where, value_of)
+        text = lance_sql.render(where, value_of)
     except Error:
         return None
+    return text if lance_sql.alike(text, schema) else None
 
 
 def _stable(kind: pa.DataType) -> bool:

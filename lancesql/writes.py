@@ -26,7 +26,7 @@ from lancesql.errors import (
     OperationalError,
     ProgrammingError,
 )
-from lancesql.lance_sql import quote, to_lance
+from lancesql.lance_sql import alike, quote, to_lance
 from lancesql.query import bind, to_sql
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
@@ -293,6 +293,8 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
         return None
     ds = found[0]
+    if condition is not None and not alike(condition, ds.schema):
+        return None  # Lance would read the filter otherwise than the engine
     columns: dict[str, str] = {}
     for item in query.expressions:
         star = item if isinstance(item, exp.Star) else item.this if isinstance(item, exp.Column) else None

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import ProgrammingError
+from lancesql.lance_sql import alike
 from udfs.registry import Source, table_function
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def lance_scan(
     known = set(ds.schema.names)
     if columns is not None and not set(columns) <= known:
         return ds  # a name the engine will resolve (or reject) itself
+    if filter is not None and not alike(filter, ds.schema):
+        return ds  # Lance would read the filter otherwise than SQL (literal types): the engine does it all
     try:
         scanner = ds.scanner(columns=columns, filter=filter, limit=limit)
     except (ValueError, OSError, RuntimeError):

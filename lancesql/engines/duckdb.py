@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+from pyarrow.substrait import serialize_expressions
 
 from lancesql.rewrite import DUCKDB_RULES
 from udfs.registry import ScalarFunction, Source
@@ -26,30 +29,107 @@ if TYPE_CHECKING:
 _BATCH_ROWS = 65_536
 
 
-class _Registered(lance.LanceDataset):
-    """A Lance dataset as lancesql registers it on DuckDB: it knows its row count, and with
-    ``row_ids`` its schema also shows ``_rowid``.
+class _ForDuckDB(lance.LanceDataset):
+    """A Lance dataset as DuckDB's Arrow-dataset scan needs it.
 
-    DuckDB binds column names against ``schema`` and then asks ``scanner(columns=...)``
-    for the ones a query uses; Lance's scanner already accepts ``_rowid`` there, so only
-    the schema has to say that the column exists. The row count (``count_rows()``, read
-    from the manifest, no data) is what DuckDB's join planner estimates the scan at; see
-    :func:`_estimate_lance_scans`.
+    ``row_ids``: the schema also shows ``_rowid``. DuckDB binds column names against
+    ``schema`` and then asks ``scanner(columns=...)`` for the ones a query uses; Lance's
+    scanner already accepts ``_rowid`` there, so only the schema has to say it exists.
+
+    ``arrow_filter``: DuckDB hands its filters to ``scanner(filter=...)`` as a pyarrow
+    expression, which Lance reads through Substrait, and Lance's Substrait reader refuses
+    a schema holding a type it has no mapping for (``TIME``: "Unsupported Substrait type:
+    Time", whatever the filter names) and a filter naming an unsigned integer or a binary
+    column ("pushdown filter referenced a field that is not yet supported"). For such a
+    filter Lance reads only the columns asked for plus those the filter names, and Arrow
+    applies the filter: the same rows, without the scalar indices.
+
+    ``lancesql_rows``: the row count (``count_rows()``, from the manifest, no data read),
+    which DuckDB's join planner estimates the scan at; see :func:`_estimate_lance_scans`.
     """
 
-    def __init__(self, inner: lance.LanceDataset, *, row_ids: bool):  # shares the open handle, reads nothing
-        self.__dict__.update(inner.__dict__)
-        self.lancesql_row_ids = row_ids
+    def __init__(self, inner: lance.LanceDataset, *, row_ids: bool, arrow_filter: bool):
+        self.__dict__.update(inner.__dict__)  # shares the open handle, reads nothing
+        self._lancesql_row_ids = row_ids
+        self._lancesql_arrow_filter = arrow_filter
         self.lancesql_rows = inner.count_rows()
 
     @property
     def schema(self) -> pa.Schema:
         schema = super().schema
-        return schema.append(pa.field("_rowid", pa.uint64())) if self.lancesql_row_ids else schema
+        return schema.append(pa.field("_rowid", pa.uint64())) if self._lancesql_row_ids else schema
+
+    def scanner(self, *args: Any, **kwargs: Any) -> Any:
+        where = kwargs.get("filter")
+        if not self._lancesql_arrow_filter or not isinstance(where, pc.Expression) or args:
+            return super().scanner(*args, **kwargs)
+        schema = super().schema
+        named = _fields_named(where, schema)
+        if not _has_time(schema) and all(_substrait_reads(schema.field(n).type) for n in named):
+            return super().scanner(*args, **kwargs)
+        columns = kwargs.pop("columns", None)
+        kwargs.pop("filter")
+        read = None
+        if columns is not None:
+            read = list(columns) + [n for n in named if n not in columns]
+        reader = super().scanner(columns=read, **kwargs).to_reader()
+        return pds.Scanner.from_batches(reader, filter=where, columns=columns)
+
+
+def _fields_named(where: pc.Expression, schema: pa.Schema) -> list[str]:
+    """The columns a pyarrow filter names (pyarrow has no public walk of an expression:
+    a field is named when the filter no longer binds once that field is renamed)."""
+    fields = [pa.field(f.name, f.type if _serializable(f.type) else pa.int8()) for f in schema]
+    named = []
+    for i, field in enumerate(fields):
+        renamed = pa.schema([*fields[:i], field.with_name("__lancesql_absent__"), *fields[i + 1 :]])
+        try:
+            serialize_expressions([where], ["filter"], renamed)
+        except (pa.ArrowException, ValueError, TypeError):
+            named.append(field.name)
+    return named
+
+
+def _serializable(kind: pa.DataType) -> bool:
+    return not (pa.types.is_nested(kind) or isinstance(kind, pa.BaseExtensionType))
+
+
+def _has_time(schema: pa.Schema) -> bool:
+    """Whether ``schema`` holds a TIME anywhere (Lance's Substrait reader refuses it)."""
+
+    def has(kind: pa.DataType) -> bool:
+        if pa.types.is_time(kind):
+            return True
+        if pa.types.is_struct(kind):
+            return any(has(kind.field(i).type) for i in range(kind.num_fields))
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            return has(kind.value_type)
+        return False
+
+    return any(has(f.type) for f in schema)
+
+
+def _substrait_reads(kind: pa.DataType) -> bool:
+    """Whether Lance's Substrait reader takes a filter on a column of type ``kind``."""
+    return (
+        pa.types.is_signed_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_date32(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_decimal(kind)
+    )
+
+
+def _needs_arrow_filter(schema: pa.Schema) -> bool:
+    """Whether some filter over ``schema`` is one Lance's Substrait reader refuses."""
+    return _has_time(schema) or not all(_substrait_reads(f.type) for f in schema)
 
 
 def _estimate_lance_scans() -> None:
-    """Give DuckDB the row count of each registered Lance dataset.
+    """Give DuckDB the row count of each Lance dataset lancesql registers.
 
     DuckDB 2 reads a registered pyarrow Dataset through a source object whose ``rows()``
     is the scan's cardinality estimate; for a Dataset it is unknown, so DuckDB estimated
@@ -57,8 +137,8 @@ def _estimate_lance_scans() -> None:
     million-row scan, probe it with a hundred rows). The Python API has no public way to
     pass an estimate with a registered object, so the pyarrow-Dataset source is taught
     to read ``lancesql_rows`` from the objects lancesql registers; any other object gets
-    what DuckDB gave it before. Without that source class (another DuckDB major), scans
-    stay unestimated, and ``tests/test_laion_joins.py`` says so.
+    what DuckDB gave it before. Without that source class (another DuckDB release), scans
+    stay unestimated, which ``tests/test_row_estimates.py`` reports.
     """
     try:
         from duckdb._sources.pyarrow import PyArrowDatasetSource
@@ -87,7 +167,8 @@ class DuckDBCursor:
 
     def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
         if isinstance(source, lance.LanceDataset):
-            source = _Registered(source, row_ids=row_ids)
+            arrow_filter = _needs_arrow_filter(source.schema)
+            source = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
         self._cursor.register(name, source)
 
     def unregister(self, name: str) -> None:

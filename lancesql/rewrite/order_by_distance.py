@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from lancesql.lance_sql import is_lance_predicate
+from lancesql.rewrite.scopes import cte_references
 from lancesql.settings import declare, parse_bool
 
 declare(
@@ -62,13 +63,13 @@ def order_by_distance(expression: exp.Expression) -> exp.Expression:
     >>> order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     'SELECT id FROM t AS x JOIN u ON TRUE ORDER BY ARRAY_DISTANCE(x.e, [1, 0]) LIMIT 5'
     """
-    ctes = {cte.alias_or_name for cte in expression.find_all(exp.CTE)}
+    ctes = cte_references(expression)
     for select in list(expression.find_all(exp.Select)):
         _rewrite(select, ctes)
     return expression
 
 
-def _rewrite(select: exp.Select, ctes: set[str]) -> None:
+def _rewrite(select: exp.Select, ctes: set[int]) -> None:
     source = _source(select, ctes)
     if source is None:
         return
@@ -128,7 +129,7 @@ def _rewrite(select: exp.Select, ctes: set[str]) -> None:
 
 
 def _source(
-    select: exp.Select, ctes: set[str]
+    select: exp.Select, ctes: set[int]
 ) -> tuple[exp.Table, exp.Expression, exp.Expression | None] | None:
     """The one Lance table the select reads: (table, its name or URI, its version)."""
     if select.args.get("joins") or select.args.get("group") or select.args.get("having"):
@@ -144,7 +145,7 @@ def _source(
     if table.args.get("joins") or table.args.get("db") or table.args.get("catalog"):
         return None
     if isinstance(table.this, exp.Identifier):
-        if table.name in ctes and not table.this.quoted:
+        if id(table) in ctes:
             return None
         return table, exp.Literal.string(table.name), None
     if isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "lance_scan":

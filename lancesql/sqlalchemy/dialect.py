@@ -9,7 +9,7 @@ import pyarrow as pa
 from sqlalchemy import Index
 from sqlalchemy import types as sqltypes
 from sqlalchemy.engine import URL, default, reflection
-from sqlalchemy.exc import DBAPIError, NoSuchTableError
+from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.sql import compiler
 
 import lancesql
@@ -319,14 +319,12 @@ class LanceSQLDialect(default.DefaultDialect):
 
     @reflection.cache
     def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> list[str]:
-        return sorted(r[0] for r in self._rows(connection, "SHOW TABLES"))
+        return sorted(r[0] for r in self._rows(connection, "SHOW TABLES") if r[1] == "table")
 
     @reflection.cache
     def get_view_names(self, connection: Any, schema: str | None = None, **kw: Any) -> list[str]:
-        try:
-            return sorted(r[0] for r in self._rows(connection, "SHOW VIEWS"))
-        except DBAPIError:  # a lancesql without views
-            return []
+        # SHOW TABLES gives each name's kind: table, view or temporary view
+        return sorted(r[0] for r in self._rows(connection, "SHOW TABLES") if r[1] != "table")
 
     def has_table(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> bool:
         self._ensure_has_table_connection(connection)

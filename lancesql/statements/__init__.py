@@ -66,4 +66,5 @@ from lancesql.statements import (  # noqa: E402,F401
     show,
     tags,
     versions,
+    views,
 )

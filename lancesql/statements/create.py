@@ -27,6 +27,7 @@ from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, ProgrammingError
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import statement
+from lancesql.views import stored as stored_views
 from lancesql.writes import Stream, check_writable, direct_scan, lance_error, table_uri
 
 log = logging.getLogger("lancesql")
@@ -51,6 +52,8 @@ def create_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             f"table {name!r} already exists: use CREATE OR REPLACE TABLE to write a new "
             f"version of it, or DROP TABLE {name} first"
         )
+    if not is_uri(name) and name in {**stored_views(ctx.catalog), **ctx.connection.temp_views}:
+        raise ProgrammingError(f"{name!r} is a view: give the table another name, or DROP VIEW {name} first")
     mode = "overwrite" if exists else "create"
     query = tree.expression
     if isinstance(query, exp.Query):
