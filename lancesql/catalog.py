@@ -117,6 +117,8 @@ class Catalog:
         ``storage_options`` (endpoint, keys, region) that open the datasets, which
         pyarrow's filesystems would need translated store by store.
         """
+        # Imported here: Lance's namespace client takes seconds to import, and only a
+        # remote root's listing needs it.
         from lance.namespace import DirectoryNamespace
         from lance_namespace import ListTablesRequest
 

@@ -17,7 +17,7 @@ from lancesql.errors import InterfaceError, NotSupportedError
 from lancesql.parse import Parsed, parse
 from lancesql.result import QueryResult
 from lancesql.settings import Settings
-from udfs import SCALAR_FUNCTIONS
+from lancesql.udfs import SCALAR_FUNCTIONS
 
 _PARSE_CACHE_SIZE = 256
 

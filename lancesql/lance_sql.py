@@ -20,7 +20,7 @@ import datetime as dt
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import sqlglot
@@ -33,7 +33,14 @@ from lancesql.errors import DataError, ProgrammingError
 
 class _LanceSQL(DuckDB):
     """DuckDB's SQL with Lance's identifier quotes: Lance reads ``"x"`` in a filter as
-    the string 'x', and ```x``` as the column."""
+    the string 'x', and ```x``` as the column; and with Lance's type names (DuckDB
+    writes ``FLOAT`` as ``REAL``, which Lance refuses)."""
+
+    class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]
+        TYPE_MAPPING: ClassVar[dict[Any, str]] = {
+            **DuckDB.Generator.TYPE_MAPPING,
+            exp.DataType.Type.FLOAT: "FLOAT",
+        }
 
 
 _LanceSQL.IDENTIFIER_START = "`"
@@ -112,8 +119,8 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
     "label IN (0, 3, 6) AND NOT name LIKE 'a%'"
     >>> t("id = $1", "it's")
     "id = 'it''s'"
-    >>> t('"Id" > 2')
-    '`Id` > 2'
+    >>> t('"Id" > 2'), t("f = CAST('NaN' AS FLOAT)")
+    ('`Id` > 2', "f = CAST('NaN' AS FLOAT)")
     >>> t("label / 2"), t("embed_image(image)"), t("CASE WHEN a THEN 1 END")
     (None, None, None)
     """
@@ -406,7 +413,11 @@ def render(node: exp.Expression, value_of: Callable[[exp.Placeholder], Any]) -> 
         else:
             placeholder.replace(replacement)
     rendered = to_lance(tree)
-    assert rendered is not None  # checked by is_lance_predicate
+    if rendered is None:  # a parameter whose literal Lance's SQL does not share (a date)
+        raise DataError(
+            f"the filter {node.sql('duckdb')!r} cannot run inside Lance with these parameter "
+            "values: bind numbers, strings or booleans, or write the value in the filter"
+        )
     return rendered
 
 

@@ -39,7 +39,7 @@ def _anonymous(name: str) -> Callable[[list[exp.Expression]], exp.Anonymous]:
 class LanceSQL(DuckDB):
     """DuckDB's SQL, plus the statements lancesql runs itself that sqlglot cannot parse.
 
-    Without this, ``RESTORE TABLE t TO VERSION 3`` is a ParseError; with ``RESTORE``
+    Without this, ``RESTORE TABLE t TO VERSION 3`` is a ParseError (and so is ``X'00'``); with ``RESTORE``
     read as a command keyword it comes back as an ``exp.Command`` holding its raw text,
     like ``CREATE TAG``. A column named ``restore`` still parses as a column.
 
@@ -66,6 +66,8 @@ class LanceSQL(DuckDB):
             **DuckDB.Tokenizer.KEYWORDS,
             "RESTORE": TokenType.COMMAND,
         }
+        #: ``X'00FF'``, a BLOB literal DuckDB and DataFusion both read (sqlglot's DuckDB does not).
+        HEX_STRINGS: ClassVar[list[str | tuple[str, str]]] = [("x'", "'"), ("X'", "'")]
 
 
 class _WordTokenizer(LanceSQL.Tokenizer):

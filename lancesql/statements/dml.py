@@ -13,21 +13,21 @@ from __future__ import annotations
 import lance
 import pyarrow as pa
 import pyarrow.compute as pc
+from lance.fragment import RowIdSequence, write_fragments
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError
+from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError, lance_error
 from lancesql.lance_sql import alike, columns_of, quote, to_lance
-from lancesql.statements import statement
-from lancesql.writes import LocalQuery, Stream, committed, direct_scan, lance_error, local_select, open_target
+from lancesql.query import run_query
+from lancesql.statements.base import statement
+from lancesql.writes import LocalQuery, Stream, committed, direct_scan, local_select, open_target
 
 
 # -- INSERT ---------------------------------------------------------------------------------
 @statement(exp.Insert)
 def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     """``INSERT INTO t [(cols)] SELECT ... | VALUES ...``: a Lance append."""
-    from lancesql.query import run_query
-
     for unsupported in ("conflict", "alternative", "overwrite", "returning", "where"):
         if tree.args.get(unsupported):
             raise NotSupportedError(
@@ -237,8 +237,6 @@ def _update_through_engine(
     new fragments carrying their stable row ids, the old copies are marked deleted, and
     both are committed as one Lance ``Update``: one version, or none if anything fails.
     """
-    from lance.fragment import RowIdSequence, write_fragments
-
     name = ctx.catalog.name_of(uri)
     schema = ds.schema
     found = matching_rows(ctx, ds, table, predicate if predicate is not None else exp.true(), sets, True)
