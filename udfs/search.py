@@ -77,15 +77,15 @@ class VectorIndex:
 
 
 def open_table(
-    session: Session, function: str, table: Any, version: VersionRef
+    session: Session, function: str, table: Any, version: VersionRef, branch: str | None = None
 ) -> lance.LanceDataset:
-    """The dataset a search's first argument names, at ``version``."""
+    """The dataset a search's first argument names, at ``version`` (of ``branch``)."""
     if not isinstance(table, str) or not table:
         raise ProgrammingError(
             f"{function}() needs a table name or a dataset URI as its first argument"
         )
     catalog = session.catalog
-    return catalog.open(TableRef(catalog.resolve_uri(table), version))
+    return catalog.open(TableRef(catalog.resolve_uri(table, branch), version))
 
 
 def check_k(function: str, k: Any) -> int:

@@ -37,13 +37,14 @@ def vector_search(
     refine_factor: int | None = None,
     version: VersionRef = None,
     use_index: Any = True,
+    branch: str | None = None,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` rows of ``table`` nearest ``query`` in ``column`` among the rows
-    ``filter`` keeps, with their ``_distance``, nearest first."""
+    ``filter`` keeps, with their ``_distance``, nearest first (on ``branch`` when given)."""
     name = "vector_search"
-    ds = open_table(session, name, table, version)
+    ds = open_table(session, name, table, version, branch)
     field = field_of(ds, name, column)
     if not is_vector(field):
         vectors = [f.name for f in ds.schema if is_vector(f)]
