@@ -20,14 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
 from lancesql.errors import DatabaseError, IntegrityError, NotSupportedError, ProgrammingError
+from lancesql.executors import executor_for
 from lancesql.lance_sql import to_lance
 from lancesql.parse import tokenize
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import command_tokens, statement
-from lancesql.writes import committed, is_conflict, lance_error, open_target
+from lancesql.writes import committed, lance_error, open_target
 
 
 @statement(exp.Alter)
@@ -156,16 +156,7 @@ def _add_columns(
         return
     _check_columns(ds, name, computed)
     lance_sql = _lance_transforms(ctx, computed, types)
-    if lance_sql is not None:
-        try:
-            ds.add_columns(lance_sql)
-            return
-        except (OSError, ValueError) as exc:
-            if is_conflict(exc):
-                raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
-            # Lance refused it (an unknown function, a type it cannot coerce): the
-            # engine computes it instead, and reports the error if it is the user's.
-    backfill(ctx, ds, computed, types)
+    executor_for(ctx).add_columns(ctx, ds, computed, types, lance_sql)
 
 
 def _check_columns(
@@ -285,10 +276,7 @@ def _merge(ctx: StatementContext, ds: lance.LanceDataset, name: str, action: exp
         ) from None
     table = table.set_column(table.column_names.index(key), pa.field(key, target_type), keys_cast)
     table = table.cast(storage_schema(table.schema))
-    try:
-        ds.merge(table, left_on=key)
-    except (OSError, ValueError) as exc:
-        raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMNS FROM failed") from exc
+    executor_for(ctx).merge(ctx, ds, table, key)
 
 
 # -- DROP / RENAME / ALTER COLUMN ------------------------------------------------------------

@@ -25,6 +25,7 @@ from sqlglot import exp
 from lancesql.catalog import SUFFIX, is_uri
 from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, ProgrammingError
+from lancesql.executors import executor_for
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import statement
 from lancesql.writes import Stream, check_writable, direct_scan, lance_error, table_uri
@@ -89,6 +90,15 @@ def _schema(target: exp.Schema) -> pa.Schema:
 def _write_query(ctx: StatementContext, uri: str, name: str, query: Any, mode: str) -> int:
     from lancesql.query import run_query
 
+    existed = _path_exists(uri)
+    try:
+        written = executor_for(ctx).write_scan(ctx, query, uri, mode, None)
+    except BaseException:
+        if not existed:
+            _remove(ctx, uri)
+        raise
+    if written is not None:
+        return written
     reader = direct_scan(ctx, query)
     if reader is None:
         result = run_query(ctx, query)
