@@ -26,8 +26,9 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lancesql.executors.local import LOCAL
-from lancesql.executors.ray import RayExecutor
+from lancesql.executors.ray import RAY_SCALAR, RAY_VECTOR, RayExecutor, ray_scan
 from lancesql.settings import declare
+from lancesql.writes import table_uri
 
 if TYPE_CHECKING:
     from lancesql.context import StatementContext
@@ -168,3 +169,77 @@ HEAVY = (
     "OPTIMIZE",
     "CREATE TABLE ... AS SELECT / INSERT INTO ... SELECT of a plain Lance scan",
 )
+
+
+def explain(ctx: StatementContext, tree: exp.Expression) -> list[tuple[str, str]] | None:
+    """``EXPLAIN`` of a writing statement: which executor runs it and what it does
+    there, without running it; None for statements no executor takes."""
+    executor = executor_for(ctx)
+    work = _work(ctx, tree, executor)
+    if work is None:
+        return None
+    runs_on, what = work
+    where = executor.describe() if runs_on is executor else LOCAL.describe()
+    return [("statement", tree.sql(dialect="duckdb")[:200]), ("executor", where), ("work", what)]
+
+
+def _work(ctx: StatementContext, tree: exp.Expression, executor: Executor) -> tuple[Executor, str] | None:
+    kind = str(tree.args.get("kind", "")).upper()
+    remote = executor.name != "local"
+    commit = "the driver commits one version"
+    if isinstance(tree, exp.Alter) and kind == "TABLE":
+        actions = tree.args.get("actions") or []
+        merge = any(isinstance(a, exp.ColumnDef) and isinstance(a.this, exp.Anonymous) for a in actions)
+        computed = any(
+            isinstance(c.args.get("kind"), exp.ComputedColumnConstraint)
+            for a in actions
+            for c in (a.args.get("constraints") or [])
+        )
+        fragments = _fragments(ctx, table_uri(ctx, tree.this))
+        if merge:
+            return executor, (
+                f"the query runs here on the engine; its rows are joined on the key to each of "
+                f"{fragments} fragments{' by the workers' if remote else ''}; {commit}"
+            )
+        if computed:
+            return executor, (
+                f"new column files for each of {fragments} fragments, computed by Lance or, for "
+                f"functions only the engine knows, by the engine"
+                f"{' on a connection each worker opens' if remote else ''}; {commit}"
+            )
+        return LOCAL, "a change of the table's metadata, here"
+    if isinstance(tree, exp.Create) and kind == "INDEX":
+        params = tree.this.args.get("params")
+        using = params.args.get("using") if params is not None else None
+        index = using.name.upper() if using is not None else "the default kind"
+        if remote and using is not None and index not in RAY_VECTOR + RAY_SCALAR:
+            return LOCAL, f"lance-ray does not build {index} indices across workers: built here"
+        return executor, f"{index} index segments built over the fragments, then {commit}"
+    if isinstance(tree, exp.Create) and kind == "TABLE" and isinstance(tree.expression, exp.Query):
+        return _copy(ctx, tree.expression, None, executor)
+    if isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Query):
+        if isinstance(tree.this, exp.Schema) or tree.args.get("by_name"):
+            return LOCAL, "the engine's rows are mapped to the named columns and appended here"
+        ds = ctx.catalog.latest(table_uri(ctx, tree.this))
+        return _copy(ctx, tree.expression, ds.schema, executor)
+    if isinstance(tree, exp.Command) and str(tree.this).upper() == "OPTIMIZE":
+        return executor, "compaction tasks over the small fragments, then the indices brought up to date"
+    return None
+
+
+def _copy(
+    ctx: StatementContext, query: Any, schema: pa.Schema | None, executor: Executor
+) -> tuple[Executor, str]:
+    if executor.name != "local" and ray_scan(ctx, query, schema) is not None:
+        return executor, (
+            "workers read the Lance scan (projection and filter) fragment by fragment and "
+            "write new fragments; the driver commits once"
+        )
+    return LOCAL, (
+        "the query runs here (Lance's scanner or the engine) and its rows stream into one "
+        "Lance write"
+    )
+
+
+def _fragments(ctx: StatementContext, uri: str) -> int:
+    return len(ctx.catalog.latest(uri).get_fragments())

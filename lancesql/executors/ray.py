@@ -18,6 +18,8 @@ Ray and lance-ray are imported on first use (``pip install 'lancesql[ray]'``).
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp, parse_one
 
+from lancesql import errors
 from lancesql.backfill import compute_batch, engine_query, prepare
 from lancesql.context import StatementContext
 from lancesql.errors import Error, NotSupportedError, OperationalError
@@ -84,6 +87,7 @@ def start(address: str) -> Any:
         import ray.data
 
         ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     return ray
 
 
@@ -120,49 +124,79 @@ class RayExecutor:
         types: Mapping[str, pa.DataType | None],
         lance_sql: Mapping[str, str] | None,
     ) -> None:
-        transform: Any = dict(lance_sql) if lance_sql is not None and _lance_accepts(ds, lance_sql) else None
-        read: list[str] | None = None
-        if transform is None:
-            query, read, schema = prepare(ctx, ds, columns, types)  # type-checked here
-            query.close()
-            transform = EngineColumns.of(ctx, columns, read, schema)
-            read = read or ["_rowid"]
         _, lance_ray = modules()
-        self._run(
-            ctx,
-            ds,
-            "ADD COLUMN",
-            lambda: lance_ray.add_columns(
-                str(ds.uri),
-                transform=transform,
-                read_columns=read,
-                read_version=ds.version,
-                ray_remote_args=self.remote_args(),
-                storage_options=_options(ctx),
-                batch_size=self.batch_size,
-                concurrency=self.concurrency(),
-            ),
-        )
+        if lance_sql is not None and _lance_accepts(ds, lance_sql):
+            # Lance computes these itself: each worker adds the column files to its
+            # fragments (lance-ray's add_columns), the driver commits.
+            transform = dict(lance_sql)
+            self._run(
+                ctx,
+                ds,
+                "ADD COLUMN",
+                lambda: lance_ray.add_columns(
+                    str(ds.uri),
+                    transform=transform,
+                    read_version=ds.version,
+                    ray_remote_args=self.remote_args(),
+                    storage_options=_options(ctx),
+                    batch_size=self.batch_size,
+                    concurrency=self.concurrency(),
+                ),
+            )
+            return
+        query, read, schema = prepare(ctx, ds, columns, types)  # type-checked here, on no rows
+        query.close()
+        self._compute_and_merge(ctx, ds, "ADD COLUMN", read, EngineColumns.of(ctx, columns, read, schema))
 
     def merge(self, ctx: StatementContext, ds: lance.LanceDataset, table: pa.Table, key: str) -> None:
         ray = start(self.address)
-        _, lance_ray = modules()
         transform = JoinOnKey(ray.put(table), key, pa.schema([f for f in table.schema if f.name != key]))
-        self._run(
-            ctx,
-            ds,
-            "ADD COLUMNS FROM",
-            lambda: lance_ray.add_columns(
-                str(ds.uri),
-                transform=transform,
-                read_columns=[key],
-                read_version=ds.version,
-                ray_remote_args=self.remote_args(),
-                storage_options=_options(ctx),
-                batch_size=self.batch_size,
-                concurrency=self.concurrency(),
-            ),
-        )
+        self._compute_and_merge(ctx, ds, "ADD COLUMNS FROM", [key], transform)
+
+    def _compute_and_merge(
+        self,
+        ctx: StatementContext,
+        ds: lance.LanceDataset,
+        what: str,
+        read: list[str],
+        transform: Callable[[pa.RecordBatch], pa.RecordBatch],
+    ) -> None:
+        """New columns computed and written fragment by fragment by a pool of Ray
+        workers, committed once by the driver as one Lance ``Merge``.
+
+        Each worker (a Ray Data actor, so it keeps what the transform loads, such as a
+        model, for all its fragments) reads a fragment's ``read`` columns at the
+        statement's version, computes the new columns batch by batch in its own
+        thread, and hands the finished columns to Lance's ``merge_columns`` as a
+        reader: lance-ray's ``add_columns`` would call the transform from inside
+        Lance's writer, where an engine cannot run (DuckDB aborts the process there).
+        """
+        ray = start(self.address)
+        options = _options(ctx)
+        uri, version = str(ds.uri), ds.version
+        fragments = [f.fragment_id for f in ds.get_fragments()]
+
+        def job() -> None:
+            rows = [{"fragment": f} for f in fragments]
+            items = ray.data.from_items(rows, override_num_blocks=len(fragments))
+            written = items.map_batches(
+                FragmentColumns,
+                fn_constructor_args=(uri, version, options, read, transform, self.batch_size),
+                batch_format="pyarrow",
+                batch_size=1,
+                concurrency=min(self.concurrency() or 1, max(1, len(fragments))),
+                num_cpus=self.cpus,
+                num_gpus=self.gpus or None,
+            ).take_all()
+            if sorted(int(r["fragment"]) for r in written) != sorted(fragments):
+                raise OperationalError(f"{what}: the workers did not return every fragment exactly once")
+            merged = [pickle.loads(r["metadata"]) for r in written]
+            schema = pickle.loads(written[0]["schema"])
+            lance.LanceDataset.commit(
+                uri, lance.LanceOperation.Merge(merged, schema), read_version=version, storage_options=options
+            )
+
+        self._run(ctx, ds, what, job)
 
     def create_index(
         self,
@@ -191,6 +225,11 @@ class RayExecutor:
         if kind in VECTOR:
             if "max_iterations" in kwargs:
                 kwargs["max_iters"] = kwargs.pop("max_iterations")
+            partitions = int(kwargs.get("num_partitions") or 0)
+            rows = ds.count_rows()
+            if partitions and partitions * int(kwargs.get("sample_rate", 256)) > rows:
+                # As pylance does locally: train on every row when the table is small.
+                kwargs["sample_rate"] = max(1, rows // partitions)
 
             def build() -> Any:
                 return lance_ray.create_index(str(ds.uri), column, kind, **common, **kwargs)
@@ -334,6 +373,13 @@ class RayExecutor:
         for cause in chain:
             if type(cause).__module__ == Error.__module__ and isinstance(cause, Error):
                 return cause
+        for cause in chain:
+            # Ray Data keeps a worker's exception only as the text of its traceback.
+            raised = re.findall(r"^lancesql\.errors\.(\w+): (.+)$", str(cause), re.M)
+            if raised and isinstance(getattr(errors, raised[-1][0], None), type):
+                kind = getattr(errors, raised[-1][0])
+                if issubclass(kind, Error):
+                    return kind(raised[-1][1])
         root = chain[-1]
         kept = f"the table is still at version {version}" if version is not None else "nothing was written"
         if any(is_conflict(c) for c in chain):
@@ -351,13 +397,18 @@ class RayExecutor:
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what caused it: ``__cause__``, and the worker's exception Ray keeps."""
+    """``exc`` and everything behind it: ``__cause__``, ``__context__``, and the worker's
+    own exception that Ray keeps as ``cause``."""
     seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
         seen.append(current)
-        inner = getattr(current, "cause", None)
-        current = inner if isinstance(inner, BaseException) else current.__cause__ or current.__context__
+        for inner in (getattr(current, "cause", None), current.__cause__, current.__context__):
+            if isinstance(inner, BaseException):
+                todo.append(inner)
     return seen
 
 
@@ -461,6 +512,53 @@ class EngineColumns:
         _, query, lock = state
         with lock:
             return compute_batch(query, batch, self.read, self.schema)
+
+
+class FragmentColumns:
+    """A Ray Data worker adding new columns to whole fragments (see
+    :meth:`RayExecutor._compute_and_merge`); returns each fragment's new metadata."""
+
+    def __init__(
+        self,
+        uri: str,
+        version: int,
+        storage_options: dict[str, str] | None,
+        read: list[str],
+        transform: Callable[[pa.RecordBatch], pa.RecordBatch],
+        batch_size: int,
+    ):
+        self.ds = lance.dataset(uri, version=version, storage_options=storage_options)
+        self.read = read or [_narrowest(self.ds.schema)]
+        self.transform = transform
+        self.batch_size = batch_size
+
+    def __call__(self, items: pa.Table) -> pa.Table:
+        ids, metadata, schemas = [], [], []
+        for fragment_id in items.column("fragment").to_pylist():
+            fragment = self.ds.get_fragment(fragment_id)
+            assert fragment is not None, f"fragment {fragment_id} is gone"
+            computed = [
+                self.transform(batch)
+                for batch in fragment.to_batches(columns=self.read, batch_size=self.batch_size)
+                if batch.num_rows
+            ] or [self.transform(pa.RecordBatch.from_pylist([], schema=self.ds.schema).select(self.read))]
+            reader = pa.RecordBatchReader.from_batches(computed[0].schema, computed)
+            merged, schema = fragment.merge_columns(reader, None, self.batch_size)
+            ids.append(fragment_id)
+            metadata.append(pickle.dumps(merged))
+            schemas.append(pickle.dumps(schema))
+        return pa.table(
+            {
+                "fragment": pa.array(ids, pa.int64()),
+                "metadata": pa.array(metadata, pa.binary()),
+                "schema": pa.array(schemas, pa.binary()),
+            }
+        )
+
+
+def _narrowest(schema: pa.Schema) -> str:
+    fixed = [f.name for f in schema if pa.types.is_primitive(f.type)]
+    return min(fixed, key=lambda n: schema.field(n).type.bit_width) if fixed else schema.names[0]
 
 
 @dataclass

@@ -27,6 +27,7 @@ from lancesql import direct, direct_aggregate
 from lancesql.catalog import TableRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
+from lancesql.executors import explain as explain_write
 from lancesql.parse import DIALECT
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
@@ -50,6 +51,12 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         query = sqlglot.parse_one(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(f"EXPLAIN needs a query: {str(exc).splitlines()[0]}") from None
+    if not isinstance(query, exp.Query):
+        described = explain_write(ctx, query)  # type: ignore[arg-type]
+        if described is not None:
+            return Result.of(
+                pa.table({"source": [k for k, _ in described], "plan": [v for _, v in described]})
+            )
     rewritten = rewrite(query, ctx.connection.engine.rules, settings=ctx.settings)  # type: ignore[arg-type]
     with collecting() as reads:
         bind(ctx, rewritten)
