@@ -72,7 +72,11 @@ OPERATIONS: list[tuple[str, str, Callable[[lance.LanceDataset], object]]] = [
         "`CREATE INDEX ... USING IVF_PQ (image_emb)`",
         f"CREATE INDEX ON t USING IVF_PQ (image_emb) WITH (metric = 'cosine', {IVF})",
         lambda ds: ds.create_index(
-            "image_emb", index_type="IVF_PQ", metric="cosine", num_partitions=16, num_sub_vectors=32,
+            "image_emb",
+            index_type="IVF_PQ",
+            metric="cosine",
+            num_partitions=16,
+            num_sub_vectors=32,
             sample_rate=16,
         ),
     ),

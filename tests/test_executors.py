@@ -46,9 +46,9 @@ def test_bad_executor_values(mnist_root: Path) -> None:
     with pytest.raises(lancesql.ProgrammingError, match=r"lancesql.executor.*'local', 'ray' or 'ray://"):
         lancesql.connect(mnist_root, executor="spark")
     with lancesql.connect(mnist_root) as con:
-        with pytest.raises(lancesql.ProgrammingError, match="ray_gpus_per_task.*>= 0"):
+        with pytest.raises(lancesql.ProgrammingError, match=r"ray_gpus_per_task.*>= 0"):
             con.execute("SET lancesql.ray_gpus_per_task = -1")
-        with pytest.raises(lancesql.ProgrammingError, match="lancesql.executor"):
+        with pytest.raises(lancesql.ProgrammingError, match=r"lancesql\.executor"):
             con.execute("SET lancesql.executor = 'ray:/oops'")
 
 
@@ -85,4 +85,5 @@ def test_local_executor_optimize_compacts_and_keeps_rows(root: Path) -> None:
         assert len(ds.get_fragments()) == 1 and ds.count_rows() == before[1]
         # Lance's compaction reserves the new fragments' ids in a version of its own first.
         assert ds.version in (before[2] + 1, before[2] + 2)
-        assert rows(con, "SELECT count(*) FROM mnist WHERE label = 3") == [(ds.count_rows(filter="label = 3"),)]
+        threes = ds.count_rows(filter="label = 3")
+        assert rows(con, "SELECT count(*) FROM mnist WHERE label = 3") == [(threes,)]
