@@ -2,8 +2,8 @@
 
 What Ray costs when it brings no extra machine: a local Ray (``ray.init(num_cpus=2)``,
 no dashboard) on the same 2 cores, so the figures are the executor's overhead (task
-start, worker processes opening the table, Ray Data's shuffle of new columns to their
-fragments, the single commit), not a speed-up. Each operation runs on a fresh copy of
+start, worker processes opening the table and a connection, the single commit), not a
+speed-up. Each operation runs on a fresh copy of
 one table (MNIST rows with PNG images and 512-d embeddings, written in 8 appends: 8
 fragments), alternating pylance, lancesql local and lancesql on Ray, ``--runs`` times;
 medians are reported.
@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         "On one 2-core machine Ray can only add cost: starting a pool of worker processes "
-        "for each statement, each worker opening the table by its URI, and (for columns the "
-        "engine computes) Ray Data moving the new values to the worker that writes each "
-        "fragment. That overhead is roughly constant per statement and per fragment, so it "
+        "for each statement, each worker opening the table by its URI (and, for columns the "
+        "engine computes, its own connection), Ray Data's scheduling of one task a fragment. "
+        "That overhead is roughly constant per statement and per fragment, so it "
         "matters for small tables and not for a backfill whose work is the computation "
         "itself (embed_image: about 60-130 ms of CPU an image here, see above): what Ray buys "
         "is more machines and GPUs, which this benchmark cannot show. docs/SCALE.md works "

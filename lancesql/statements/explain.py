@@ -12,7 +12,9 @@ engine pushes into it are in the engine's plan (DataFusion shows Lance's
 filters).
 
 The result has two columns, ``source`` and ``plan``: one row for the engine, then one
-per Lance read.
+per Lance read. ``EXPLAIN`` of a writing statement an executor runs (a backfill, an index
+build, a copy of a Lance scan) says instead which executor runs it and what it does there
+(see :func:`lancesql.executors.explain`), without running it.
 """
 
 from __future__ import annotations
