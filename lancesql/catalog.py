@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import posixpath
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,13 +72,30 @@ class Catalog:
     def resolve_uri(self, name_or_uri: str) -> str:
         """A bare name is a table under the root; anything path-like is taken as a URI.
 
-        Relative local paths are resolved against the working directory, as a shell would.
+        A relative path means the root, in every statement, reading and writing alike
+        (``'subsets/x.lance'`` is ``<root>/subsets/x.lance``, on a remote root too); an
+        absolute path, ``~/...`` or a URI with a scheme is taken as written.
+
+        >>> c = Catalog.__new__(Catalog)
+        >>> c.root, c.is_local = "/data", True
+        >>> c.resolve_uri("t"), c.resolve_uri("subsets/x.lance"), c.resolve_uri("./y.lance")
+        ('/data/t.lance', '/data/subsets/x.lance', '/data/y.lance')
+        >>> c.resolve_uri("/abs/z.lance"), c.resolve_uri("s3://b/z.lance/")
+        ('/abs/z.lance', 's3://b/z.lance')
+        >>> c.root, c.is_local = "s3://bucket/db", False
+        >>> c.resolve_uri("./subsets/x.lance")
+        's3://bucket/db/subsets/x.lance'
         """
         if not is_uri(name_or_uri):
             return self.uri_for(name_or_uri)
         if "://" in name_or_uri:
             return name_or_uri.rstrip("/")
-        return os.path.abspath(name_or_uri)
+        path = os.path.expanduser(name_or_uri)
+        if os.path.isabs(path):
+            return os.path.normpath(path)
+        if self.is_local:
+            return os.path.normpath(os.path.join(self.root, path))
+        return f"{self.root}/{posixpath.normpath(path)}"
 
     def name_of(self, uri: str) -> str:
         """The table name for messages: ``train`` for ``<root>/train.lance``, else the URI."""
@@ -89,7 +107,8 @@ class Catalog:
     def table_names(self) -> list[str]:
         """The tables under the root, sorted."""
         entries = os.listdir(self.root) if self.is_local else self._list_remote()
-        return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX))
+        # ``_views.lance`` holds the root's views (see lancesql.views): not a table
+        return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX) and e != f"_views{SUFFIX}")
 
     def _list_remote(self) -> list[str]:
         """The entries under a remote root, listed by Lance itself.
@@ -98,6 +117,8 @@ class Catalog:
         ``storage_options`` (endpoint, keys, region) that open the datasets, which
         pyarrow's filesystems would need translated store by store.
         """
+        # Imported here: Lance's namespace client takes seconds to import, and only a
+        # remote root's listing needs it.
         from lance.namespace import DirectoryNamespace
         from lance_namespace import ListTablesRequest
 

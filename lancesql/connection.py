@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,8 +15,9 @@ from lancesql.cursor import Cursor
 from lancesql.engines import Engine, create_engine
 from lancesql.errors import InterfaceError, NotSupportedError
 from lancesql.parse import Parsed, parse
+from lancesql.result import QueryResult
 from lancesql.settings import Settings
-from udfs import SCALAR_FUNCTIONS
+from lancesql.udfs import SCALAR_FUNCTIONS
 
 _PARSE_CACHE_SIZE = 256
 
@@ -43,6 +45,8 @@ class Connection:
         self.closed = False
         self.lock = threading.RLock()
         self._parsed: dict[str, Parsed] = {}
+        #: ``CREATE TEMP VIEW``s: name -> SQL, seen by this connection only.
+        self.temp_views: dict[str, str] = {}
 
     def parse(self, sql: str) -> Parsed:
         """Parse ``sql``, from a cache of recent statements.
@@ -75,6 +79,17 @@ class Connection:
     def execute(self, operation: str, parameters: Sequence[Any] | None = None) -> Cursor:
         """Run ``operation`` on a new cursor and return it (a shortcut, as in sqlite3)."""
         return self.cursor().execute(operation, parameters)
+
+    def sql(self, query: str, parameters: Sequence[Any] | None = None) -> QueryResult | None:
+        """Run ``query`` and return its result to look at (``.arrow()``, ``.df()``,
+        ``.pl()``, ``.fetchall()``, an HTML view in notebooks), as DuckDB's ``con.sql``
+        does; None for a statement that returns no rows."""
+        started = time.perf_counter()
+        cursor = self.cursor().execute(query, parameters)
+        if cursor.description is None:
+            cursor.close()
+            return None
+        return QueryResult(cursor, started)
 
     def commit(self) -> None:
         """Nothing to do: every statement commits a Lance version as it runs."""

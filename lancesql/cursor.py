@@ -11,17 +11,15 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import pyarrow as pa
 
 from lancesql import statements
-from lancesql.context import Result, StatementContext
+from lancesql.context import EngineSession, Result, StatementContext
+from lancesql.dbapi_types import type_code
 from lancesql.errors import Error, InterfaceError, ProgrammingError, translate
-from lancesql.types import type_code
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.parse import Parsed
 
 log = logging.getLogger("lancesql")
 
@@ -82,6 +80,15 @@ def _parameters(parameters: Any) -> list[Any]:
                 "or 1-d array of numbers for a vector"
             ) from None
     return params
+
+
+class Connection(EngineSession, Protocol):
+    """What a cursor uses of its :class:`lancesql.Connection`."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def parse(self, sql: str) -> Parsed: ...
 
 
 class Cursor:
@@ -212,12 +219,17 @@ class Cursor:
             if pending:
                 rows = [dict(zip(schema.names, r, strict=True)) for r in pending]
                 yield pa.RecordBatch.from_pylist(rows, schema=schema)
-            for batch in reader:
-                if rows_per_batch:
-                    for start in range(0, batch.num_rows, rows_per_batch):
-                        yield batch.slice(start, rows_per_batch)
-                else:
-                    yield batch
+            try:
+                for batch in reader:
+                    if rows_per_batch:
+                        for start in range(0, batch.num_rows, rows_per_batch):
+                            yield batch.slice(start, rows_per_batch)
+                    else:
+                        yield batch
+            except Error:
+                raise
+            except Exception as exc:  # an engine's error while streaming: as from fetchone
+                raise translate(exc) from exc
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 

@@ -20,8 +20,11 @@ import datetime as dt
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+import pyarrow as pa
+import sqlglot
+import sqlglot.errors
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
@@ -30,7 +33,14 @@ from lancesql.errors import DataError, ProgrammingError
 
 class _LanceSQL(DuckDB):
     """DuckDB's SQL with Lance's identifier quotes: Lance reads ``"x"`` in a filter as
-    the string 'x', and ```x``` as the column."""
+    the string 'x', and ```x``` as the column; and with Lance's type names (DuckDB
+    writes ``FLOAT`` as ``REAL``, which Lance refuses)."""
+
+    class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]
+        TYPE_MAPPING: ClassVar[dict[Any, str]] = {
+            **DuckDB.Generator.TYPE_MAPPING,
+            exp.DataType.Type.FLOAT: "FLOAT",
+        }
 
 
 _LanceSQL.IDENTIFIER_START = "`"
@@ -109,8 +119,8 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
     "label IN (0, 3, 6) AND NOT name LIKE 'a%'"
     >>> t("id = $1", "it's")
     "id = 'it''s'"
-    >>> t('"Id" > 2')
-    '`Id` > 2'
+    >>> t('"Id" > 2'), t("f = CAST('NaN' AS FLOAT)")
+    ('`Id` > 2', "f = CAST('NaN' AS FLOAT)")
     >>> t("label / 2"), t("embed_image(image)"), t("CASE WHEN a THEN 1 END")
     (None, None, None)
     """
@@ -180,6 +190,179 @@ def literal(value: Any) -> exp.Expression | None:
     return None
 
 
+# -- types: whether Lance reads a filter as the engine does ------------------------------
+
+_T = exp.DataType.Type
+_INT_RANGES = {
+    pa.int8(): 2**7,
+    pa.int16(): 2**15,
+    pa.int32(): 2**31,
+    pa.int64(): 2**63,
+}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def alike(text: str, schema: pa.Schema) -> bool:
+    """Whether Lance evaluates the filter ``text`` (Lance's SQL, as :func:`to_lance` and
+    :func:`render` write it) over a dataset of ``schema`` exactly as DuckDB or DataFusion
+    would: the one place that decides it, for every optional hand-off of a WHERE to Lance
+    (a pushed LIMIT, a plain read, a grouped count, CTAS, DELETE, UPDATE).
+
+    Lance converts a literal to its column's type where SQL widens both sides: ``d =
+    0.04`` on a DECIMAL column is an error in Lance, ``f = 0.1`` on a FLOAT (float32)
+    column compares 0.1 as a float32 in DuckDB and as a double in DataFusion. So each
+    comparison must be between values of one family that both read alike: integers with
+    integers (a literal within the column's range), doubles with numbers, strings with
+    strings, booleans, dates with ``DATE '...'``, zone-less timestamps with
+    ``TIMESTAMP '...'``. DECIMAL, FLOAT, TIME, zoned timestamps and binary columns are
+    left to the engine (IS NULL on them is fine). Otherwise the engine filters.
+
+    >>> import pyarrow as pa
+    >>> s = pa.schema([("d", pa.decimal128(15, 2)), ("f", pa.float32()), ("x", pa.float64()),
+    ...                ("i", pa.int8()), ("s", pa.string()), ("t", pa.timestamp("us"))])
+    >>> [alike(f, s) for f in ("d = 0.04", "d IS NULL", "f = 0.1", "f = 2", "x = 0.04")]
+    [False, True, False, True, True]
+    >>> [alike(f, s) for f in ("i = 3", "i = 300", "i = 0.5", "s = 'a'", "s = 1", "s LIKE 'a%'")]
+    [True, False, False, True, False, True]
+    >>> [alike(f, s) for f in ("t > CAST('2026-01-01' AS TIMESTAMP)", "t > '2026-01-01'", "i IN (1, 2.5)")]
+    [True, False, False]
+    """
+    try:
+        tree = sqlglot.parse_one(text, read=_DIALECT)
+    except sqlglot.errors.SqlglotError:
+        return False
+    if not isinstance(tree, exp.Expression):
+        return False
+    types = {f.name: f.type for f in schema}
+    return _predicate_alike(tree, types)
+
+
+def _predicate_alike(node: exp.Expression, types: dict[str, pa.DataType]) -> bool:
+    if isinstance(node, (exp.And, exp.Or)):
+        return _predicate_alike(node.this, types) and _predicate_alike(node.expression, types)
+    if isinstance(node, (exp.Not, exp.Paren)):
+        return _predicate_alike(node.this, types)
+    if isinstance(node, exp.Boolean):
+        return True
+    if isinstance(node, exp.Is):
+        return isinstance(node.expression, exp.Null) and (
+            _kind(node.this, types) is not None
+            or (isinstance(node.this, exp.Column) and node.this.name in types)
+        )
+    if isinstance(node, _COMPARISONS):
+        return _comparable(node.this, node.expression, types)
+    if isinstance(node, exp.In):
+        return all(_comparable(node.this, e, types) for e in node.expressions)
+    if isinstance(node, exp.Between):
+        return _comparable(node.this, node.args["low"], types) and _comparable(
+            node.this, node.args["high"], types
+        )
+    if isinstance(node, exp.Like):
+        return _kind(node.this, types) == "string" and _kind(node.expression, types) in ("string", "strlit")
+    if isinstance(node, exp.Column):
+        return _kind(node, types) == "bool"
+    return False
+
+
+def _kind(node: exp.Expression, types: dict[str, pa.DataType]) -> str | None:
+    """The family of a value both engines read alike, or None."""
+    if isinstance(node, exp.Paren):
+        return _kind(node.this, types)
+    if isinstance(node, exp.Neg):
+        inner = _kind(node.this, types)
+        return inner if inner in ("intlit", "floatlit", "int", "double") else None
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return "strlit"
+        return "intlit" if node.is_int else "floatlit"
+    if isinstance(node, exp.Null):
+        return "null"
+    if isinstance(node, exp.Boolean):
+        return "bool"
+    if isinstance(node, exp.Column):
+        kind = types.get(node.name)
+        if kind is None or node.table:
+            return None
+        if pa.types.is_boolean(kind):
+            return "bool"
+        if pa.types.is_integer(kind):
+            return "int"
+        if pa.types.is_float64(kind):
+            return "double"
+        if pa.types.is_float32(kind):
+            return "float"
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return "string"
+        if pa.types.is_date32(kind):
+            return "date"
+        if pa.types.is_timestamp(kind) and kind.tz is None:
+            return "timestamp"
+        return None  # decimal, float32, time, zoned timestamps, binary, nested
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
+        if node.to.this == _T.DATE:
+            return "date"
+        if node.to.this in (_T.TIMESTAMP, _T.TIMESTAMPNTZ, _T.DATETIME):
+            return "timestamp"
+        return None
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul)):
+        a, b = _kind(node.this, types), _kind(node.expression, types)
+        if {a, b} <= {"int", "intlit"} and "int" in (a, b):
+            return "int"
+        if {a, b} <= {"double", "int", "intlit", "floatlit"} and "double" in (a, b):
+            return "double"
+        return None
+    if isinstance(node, (exp.Lower, exp.Upper)):
+        return "string" if _kind(node.this, types) == "string" else None
+    if isinstance(node, exp.DPipe):
+        both = {_kind(node.this, types), _kind(node.expression, types)}
+        return "string" if both <= {"string", "strlit"} else None
+    return None
+
+
+def _comparable(a: exp.Expression, b: exp.Expression, types: dict[str, pa.DataType]) -> bool:
+    ka, kb = _kind(a, types), _kind(b, types)
+    if ka is None or kb is None:
+        return False
+    if "null" in (ka, kb):
+        return True
+    pair = {ka, kb}
+    if pair == {"float", "intlit"}:  # an integer a float32 holds exactly
+        number = b if ka == "float" else a
+        while isinstance(number, (exp.Neg, exp.Paren)):
+            number = number.this
+        return abs(int(number.name)) <= 2**24
+    if pair == {"int", "intlit"}:
+        column, literal_node = (a, b) if ka == "int" else (b, a)
+        return _int_in_range(column, literal_node, types)
+    families = (
+        {"int"},
+        {"double", "int", "intlit", "floatlit"},
+        {"string", "strlit"},
+        {"bool"},
+        {"date"},
+        {"timestamp"},
+    )
+    if not any(pair <= family for family in families):
+        return False
+    # a double column's family also holds ints and literals: one side must be a double
+    return "double" in pair or len(pair) == 1 or pair == {"string", "strlit"}
+
+
+def _int_in_range(column: exp.Expression, value: exp.Expression, types: dict[str, pa.DataType]) -> bool:
+    """An integer literal compared with an integer column fits the column's type."""
+    negative = isinstance(value, exp.Neg)
+    while isinstance(value, (exp.Neg, exp.Paren)):
+        value = value.this
+    number = int(value.name) * (-1 if negative else 1)
+    kind = types.get(column.name) if isinstance(column, exp.Column) else pa.int64()
+    if kind is None:
+        return False
+    if pa.types.is_unsigned_integer(kind):
+        return 0 <= number < 2 ** (kind.bit_width)
+    bound = _INT_RANGES.get(kind, 2**63)
+    return -bound <= number < bound
+
+
 #: Expression shapes a table function takes as a predicate (rendered), not a value.
 PREDICATE_SHAPES = (exp.Predicate, exp.Connector, exp.Not, exp.Paren, exp.Boolean)
 
@@ -230,7 +413,11 @@ def render(node: exp.Expression, value_of: Callable[[exp.Placeholder], Any]) -> 
         else:
             placeholder.replace(replacement)
     rendered = to_lance(tree)
-    assert rendered is not None  # checked by is_lance_predicate
+    if rendered is None:  # a parameter whose literal Lance's SQL does not share (a date)
+        raise DataError(
+            f"the filter {node.sql('duckdb')!r} cannot run inside Lance with these parameter "
+            "values: bind numbers, strings or booleans, or write the value in the filter"
+        )
     return rendered
 
 

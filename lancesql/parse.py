@@ -16,30 +16,58 @@ Statements sqlglot has no grammar for (``RESTORE TABLE ...``) are read by the
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.parsers.duckdb import DuckDBParser
 from sqlglot.tokens import Token, TokenType
 
 from lancesql.errors import ProgrammingError
 
 
+def _anonymous(name: str) -> Callable[[list[exp.Expression]], exp.Anonymous]:
+    def build(args: list[exp.Expression]) -> exp.Anonymous:
+        return exp.Anonymous(this=name, expressions=args)
+
+    return build
+
+
 class LanceSQL(DuckDB):
     """DuckDB's SQL, plus the statements lancesql runs itself that sqlglot cannot parse.
 
-    Without this, ``RESTORE TABLE t TO VERSION 3`` is a ParseError; with ``RESTORE``
+    Without this, ``RESTORE TABLE t TO VERSION 3`` is a ParseError (and so is ``X'00'``); with ``RESTORE``
     read as a command keyword it comes back as an ``exp.Command`` holding its raw text,
     like ``CREATE TAG``. A column named ``restore`` still parses as a column.
+
+    ``vector_search(...)`` is lancesql's table function, not BigQuery's ``VECTOR_SEARCH``
+    (which sqlglot knows, with seven fixed slots): it is read as a plain call, so it takes
+    any number of positional and named arguments, in the order written.
+
+    >>> tree = sqlglot.parse_one(
+    ...     "SELECT * FROM vector_search('t', 'e', [1], 5, filter => 'a = 1', metric => 'cosine', "
+    ...     "nprobes => 20, refine_factor => 10)", read=LanceSQL)
+    >>> call = tree.find(exp.Table).this
+    >>> type(call).__name__, len(call.expressions)
+    ('Anonymous', 8)
     """
+
+    class Parser(DuckDBParser):
+        FUNCTIONS: ClassVar[dict[str, Any]] = {
+            **DuckDBParser.FUNCTIONS,
+            "VECTOR_SEARCH": _anonymous("vector_search"),
+        }
 
     class Tokenizer(DuckDB.Tokenizer):
         KEYWORDS: ClassVar[dict[str, TokenType]] = {
             **DuckDB.Tokenizer.KEYWORDS,
             "RESTORE": TokenType.COMMAND,
         }
+        #: ``X'00FF'``, a BLOB literal DuckDB and DataFusion both read (sqlglot's DuckDB does not).
+        HEX_STRINGS: ClassVar[list[str | tuple[str, str]]] = [("x'", "'"), ("X'", "'")]
 
 
 class _WordTokenizer(LanceSQL.Tokenizer):
@@ -118,7 +146,8 @@ def parse(sql: str) -> Parsed:
         trees = sqlglot.parse(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(_describe(exc)) from None
-    statements = [t for t in trees if isinstance(t, exp.Expression)]
+    # a comment after the last ``;`` comes back as an empty ``Semicolon`` statement
+    statements = [t for t in trees if isinstance(t, exp.Expression) and not isinstance(t, exp.Semicolon)]
     if not statements:
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     return Parsed(statements, count)

@@ -14,25 +14,17 @@ from dataclasses import dataclass
 
 import lance
 import pyarrow as pa
-from lance.commit import CommitConflictError
 from sqlglot import exp
 
 from lancesql.catalog import SUFFIX
 from lancesql.context import StatementContext
-from lancesql.errors import (
-    DatabaseError,
-    DataError,
-    Error,
-    IntegrityError,
-    OperationalError,
-    ProgrammingError,
-)
-from lancesql.lance_sql import quote, to_lance
-from lancesql.query import bind, to_sql
-from lancesql.rewrite import rewrite
+from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
+from lancesql.fast_path import answers_alone
+from lancesql.lance_sql import alike, quote, to_lance
+from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.settings import declare, parse_bool
-from udfs.registry import Source
+from lancesql.udfs.registry import Source
 
 log = logging.getLogger("lancesql")
 
@@ -89,59 +81,6 @@ def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = N
         ctx.catalog.refreshed(ds.checkout_version(ds.version))
 
 
-def is_conflict(exc: BaseException) -> bool:
-    """Whether Lance refused a commit because another writer committed first.
-
-    Lance rebases what it can (two appends both land; a delete or update after an
-    append too); a commit it cannot rebase (a new column while rows were appended or
-    deleted) fails whole, so the statement can simply run again on the new version.
-    """
-    return isinstance(exc, CommitConflictError) or (
-        isinstance(exc, OSError) and "commit conflict" in str(exc).lower()
-    )
-
-
-def lance_error(exc: BaseException, what: str) -> Error:
-    """A Lance error as a DB-API error whose message says which statement failed."""
-    if isinstance(exc, Error):
-        return exc
-    text = str(exc).strip()
-    # Lance appends the Rust source location of the error: users have no use for it.
-    first = text.split(", /home/")[0].split(", src/")[0].strip()
-    first = first.removeprefix("Invalid user input: ")
-    message = f"{what}: {first}"
-    lowered = first.lower()
-    cls: type[Error]
-    if is_conflict(exc):
-        cls = OperationalError
-        message = (
-            f"{what}: another writer committed to the table while this statement ran, and "
-            f"the two changes cannot be combined; nothing was written: run the statement "
-            f"again (Lance: {first})"
-        )
-    elif "already exists" in lowered or "duplicate" in lowered:
-        cls = IntegrityError
-    elif "cast" in lowered or "overflow" in lowered:
-        cls = DataError
-    elif (
-        "not found" in lowered
-        or "no field" in lowered
-        or "does not exist" in lowered
-        or "invalid user input" in text.lower()
-        or "error during planning" in lowered
-        or "not supported" in lowered
-        or "lanceerror(schema)" in lowered
-    ):
-        cls = ProgrammingError
-    elif isinstance(exc, OSError):
-        cls = OperationalError
-    else:
-        cls = DatabaseError
-    err = cls(message)
-    err.__cause__ = exc
-    return err
-
-
 #: The name under which a statement's own rows are registered for the engine.
 LOCAL = "__lancesql_local"
 
@@ -154,7 +93,7 @@ class LocalQuery:
 
     def __init__(self, ctx: StatementContext, tree: exp.Expression):
         self.ctx = ctx
-        tree = rewrite(tree, ctx.connection.engine.rules, settings=ctx.settings)
+        tree = rewritten_for(ctx, tree)
         for table in list(tree.find_all(exp.Table)):
             call = table.meta.get(META_KEY)
             if call and call[0] == "lance_scan" and _is_local(call[1]):
@@ -170,8 +109,6 @@ class LocalQuery:
         except Error:
             raise
         except Exception as exc:
-            from lancesql.errors import translate
-
             raise translate(exc) from exc
 
     def close(self) -> None:
@@ -237,8 +174,6 @@ class Stream:
             if isinstance(self.error, Error):
                 return self.error
             if isinstance(self.error, Exception):
-                from lancesql.errors import translate
-
                 return translate(self.error)
             return self.error
         if isinstance(exc, Error):
@@ -254,11 +189,6 @@ declare(
     parse_bool,
     "Let CREATE TABLE AS / INSERT ... SELECT read a plain scan of one Lance table (columns, "
     "Lance-evaluable expressions and filter, LIMIT) with Lance's own scanner instead of the engine.",
-)
-
-_DIRECT_BLOCKERS = (
-    "order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows",
-    "pivots", "with_", "offset", "into", "sample", "prewhere",
 )
 
 
@@ -282,9 +212,7 @@ def plain_scan(ctx: StatementContext, query: exp.Expression) -> PlainScan | None
     ``SELECT a, b AS c, label * 2 AS d FROM t [AT version] WHERE <Lance filter> [LIMIT n]``
     needs nothing the engine adds: Lance reads, projects and filters it.
     """
-    if not isinstance(query, exp.Select):
-        return None
-    if any(query.args.get(k) for k in _DIRECT_BLOCKERS):
+    if not answers_alone(query, accepts={"limit"}):
         return None
     source = query.args.get("from_")
     table = source.this if source is not None else None
@@ -301,12 +229,12 @@ def plain_scan(ctx: StatementContext, query: exp.Expression) -> PlainScan | None
     condition = to_lance(where.this, ctx.params) if where is not None else None
     if where is not None and condition is None:
         return None
-    from lancesql.query import sources
-
     found = sources(ctx, exp.select("*").from_(table.copy()))
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
         return None
     ds = found[0]
+    if condition is not None and not alike(condition, ds.schema):
+        return None  # Lance would read the filter otherwise than the engine
     columns: dict[str, str] = {}
     for item in query.expressions:
         star = item if isinstance(item, exp.Star) else item.this if isinstance(item, exp.Column) else None

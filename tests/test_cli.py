@@ -78,7 +78,7 @@ def test_statements_piped_on_stdin_run_as_a_script(mnist_root: Path, tmp_path: P
         tmp_path, str(mnist_root), "--format", "csv", stdin="SHOW TABLES;\nSELECT 42 AS x;\n"
     )
     assert result.returncode == 0, result.stderr
-    assert text(result).splitlines() == ["name", "mnist", "x", "42"]
+    assert text(result).splitlines() == ["name,kind", "mnist,table", "x", "42"]
 
 
 def test_csv_and_json_keep_every_value(mnist_root: Path, engine: str, tmp_path: Path):

@@ -14,7 +14,7 @@ from tests.conftest import rows
 
 
 def test_connect_reads_every_dataset_under_the_root(con: lancesql.Connection) -> None:
-    assert rows(con, "SHOW TABLES") == [("mnist",)]
+    assert rows(con, "SHOW TABLES") == [("mnist", "table")]
     assert rows(con, "SELECT count(*) FROM mnist") == [(5000,)]
 
 
@@ -70,4 +70,4 @@ def test_a_dataset_added_to_the_root_after_connecting_is_a_table(root: Path, eng
     with lancesql.connect(root, engine=engine) as con:
         lance.write_dataset(lance.dataset(root / "mnist.lance").to_table(limit=3), root / "small.lance")
         assert rows(con, "SELECT count(*) FROM small") == [(3,)]
-        assert rows(con, "SHOW TABLES") == [("mnist",), ("small",)]
+        assert rows(con, "SHOW TABLES") == [("mnist", "table"), ("small", "table")]

@@ -29,7 +29,7 @@ from tests.conftest import ROOT
 CHILD = """
 import os, sys, time
 import pyarrow as pa, pyarrow.compute as pc
-from udfs.registry import scalar_function
+from lancesql.udfs.registry import scalar_function
 
 SLOW = float(os.environ.get("SLOW", "0"))
 

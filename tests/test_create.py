@@ -113,3 +113,37 @@ def test_ctas_same_rows_with_or_without_lance_scanner(wcon, root, query):
     key = a.schema.names[0]
     assert a.sort_by(key).to_pylist() == b.sort_by(key).to_pylist()
     assert a.num_rows > 0
+
+
+@pytest.mark.parametrize(
+    ("sql_type", "arrow_type", "value", "expected"),
+    [
+        ("TIMESTAMP", "timestamp[us]", "TIMESTAMP '2026-11-01 10:00:00'", "2026-11-01 10:00:00"),
+        ("DATETIME", "timestamp[us]", "TIMESTAMP '2026-11-01 10:00:00'", "2026-11-01 10:00:00"),
+        ("TIMESTAMP_MS", "timestamp[ms]", "TIMESTAMP '2026-11-01 10:00:00'", "2026-11-01 10:00:00"),
+        ("TIMESTAMPTZ", "timestamp[us, tz=UTC]", "TIMESTAMPTZ '2026-11-01 10:00:00+00'", "2026-11-01 10:00:00+00:00"),  # noqa: E501
+        ("TIMESTAMP WITH TIME ZONE", "timestamp[us, tz=UTC]", "TIMESTAMPTZ '2026-11-01 10:00:00+00'", None),
+        ("TIME", "time64[us]", "TIME '10:30:00'", "10:30:00"),
+        ("DATE", "date32[day]", "DATE '2026-11-01'", "2026-11-01"),
+        ("DECIMAL(15,2)", "decimal128(15, 2)", "0.04", "0.04"),
+        ("NUMERIC(10,3)", "decimal128(10, 3)", "1.5", "1.500"),
+        ("INTEGER", "int32", "7", "7"),
+        ("INT8", "int64", "7", "7"),
+        ("SMALLINT", "int16", "7", "7"),
+        ("TINYINT", "int8", "7", "7"),
+        ("UBIGINT", "uint64", "7", "7"),
+        ("REAL", "float", "0.5", "0.5"),
+        ("DOUBLE PRECISION", "double", "0.5", "0.5"),
+        ("STRING", "string", "'x'", "x"),
+        ("BYTEA", "large_binary", "NULL", None),
+        ("BOOL", "bool", "true", "True"),
+    ],
+)
+def test_create_table_maps_each_sql_type_to_its_arrow_type(wcon, root, sql_type, arrow_type, value, expected):
+    # issue 12: TIMESTAMP and DATETIME were refused (sqlglot reads them as TIMESTAMPNTZ)
+    wcon.execute(f"CREATE TABLE typed (a {sql_type})")
+    assert str(lance.dataset(str(root / "typed.lance")).schema.field("a").type) == arrow_type
+    wcon.execute(f"INSERT INTO typed SELECT {value}")
+    (got,) = rows(wcon, "SELECT a FROM typed")[0]
+    if expected is not None:
+        assert str(got) == expected

@@ -41,11 +41,25 @@ def test_quoted_path_and_lance_scan_read_any_dataset(con: lancesql.Connection) -
     assert rows(con, f"SELECT count(*) FROM lance_scan('{uri}')") == [(5000,)]
 
 
-def test_relative_path_is_resolved_against_the_working_directory(
-    con: lancesql.Connection, monkeypatch: pytest.MonkeyPatch
+def test_a_relative_path_means_the_root_for_reads_and_writes(
+    root: Path, engine: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(con.root)
-    assert rows(con, "SELECT count(*) FROM './mnist.lance'") == [(5000,)]
+    # issue 12: CTAS resolved 'subsets/x.lance' against the root, SELECT against the cwd
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    with lancesql.connect(root, engine=engine) as con:
+        con.execute("CREATE TABLE 'subsets/x.lance' AS SELECT id, label FROM mnist WHERE label = 4")
+        assert (root / "subsets" / "x.lance").is_dir() and not Path("subsets").exists()
+        expected = lance.dataset(root / "mnist.lance").count_rows("label = 4")  # pylance: the oracle
+        for sql in (
+            "SELECT count(*) FROM 'subsets/x.lance'",
+            "SELECT count(*) FROM './subsets/x.lance'",
+            "SELECT count(*) FROM lance_scan('subsets/x.lance')",
+            "SELECT count(*) FROM 'subsets/x.lance' VERSION AS OF 1",
+        ):
+            assert rows(con, sql) == [(expected,)], sql
+        con.execute("INSERT INTO 'subsets/x.lance' SELECT id, label FROM mnist WHERE id = 0")
+        assert lance.dataset(root / "subsets" / "x.lance").count_rows() == expected + 1
+        assert rows(con, f"SELECT count(*) FROM '{root}/mnist.lance'") == [(5000,)]  # absolute: as written
 
 
 def test_tags_work_everywhere_a_version_does(root: Path, engine: str) -> None:
@@ -160,3 +174,29 @@ def test_an_aware_timestamp_is_compared_in_local_time(con: lancesql.Connection) 
     naive = when[2] + (when[3] - when[2]) / 2
     aware = naive.astimezone(dt.timezone(dt.timedelta(hours=-5)))  # the same instant, elsewhere
     assert rows(con, "SELECT count(*) FROM lance_scan('mnist', ?)", [aware]) == [(2500,)]
+
+
+def _plain_duckdb(mnist_root: Path, sql: str) -> list[tuple]:
+    """The oracle: DuckDB itself, no lancesql, over the same rows as an Arrow table."""
+    import duckdb
+
+    mnist = lance.dataset(mnist_root / "mnist.lance").to_table(columns=["id", "label", "label_name"])
+    db = duckdb.connect()
+    db.register("mnist", mnist)
+    return sorted(db.sql(sql).fetchall())
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # issue 12: the CTE inside the subquery hid the Lance table outside it
+        "SELECT mnist.id FROM mnist "
+        "JOIN (WITH mnist AS (SELECT 1 AS id) SELECT id FROM mnist) AS s USING (id)",
+        "SELECT count(*) FROM mnist WHERE id IN (WITH mnist AS (SELECT 3 AS id) SELECT id FROM mnist)",
+        "WITH mnist AS (SELECT id, label FROM mnist WHERE label = 3) SELECT count(*), min(id) FROM mnist",
+        "WITH c AS (SELECT 7 AS id) SELECT s.id FROM (SELECT id FROM c) AS s JOIN mnist USING (id)",
+        "SELECT id FROM mnist WHERE id < 3 UNION ALL (WITH mnist AS (SELECT 99 AS id) SELECT id FROM mnist)",
+    ],
+)
+def test_cte_names_are_resolved_by_scope(con: lancesql.Connection, mnist_root: Path, sql: str) -> None:
+    assert sorted(rows(con, sql)) == _plain_duckdb(mnist_root, sql)

@@ -98,7 +98,19 @@ def s3con(s3_root: str, s3_options: dict[str, str], engine: str) -> Iterator[lan
 
 
 def test_show_tables_lists_the_remote_root(s3con: lancesql.Connection) -> None:
-    assert rows(s3con, "SHOW TABLES") == [("mnist",), ("other",)]
+    assert rows(s3con, "SHOW TABLES") == [("mnist", "table"), ("other", "table")]
+
+
+def test_a_view_is_stored_on_the_remote_root(
+    s3_root: str, s3_options: dict[str, str], s3con: lancesql.Connection, engine: str
+) -> None:
+    s3con.execute("CREATE VIEW few AS SELECT id FROM other WHERE id < 3")
+    with lancesql.connect(s3_root, engine=engine, storage_options=s3_options) as other:
+        assert ("few", "view") in rows(other, "SHOW TABLES")
+        expected = lance.dataset(f"{s3_root}/other.lance", storage_options=s3_options).count_rows("id < 3")
+        assert rows(other, "SELECT count(*) FROM few") == [(expected,)]
+        other.execute("DROP VIEW few")
+    assert ("few", "view") not in rows(s3con, "SHOW TABLES")
 
 
 def test_reads_and_time_travel(s3con: lancesql.Connection, mnist_root: Path) -> None:
@@ -160,7 +172,7 @@ def test_command_line_on_s3(s3_root: str, s3_options: dict[str, str], tmp_path: 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["name", "mnist", "other", "n", "200"]
+    assert result.stdout.splitlines() == ["name,kind", "mnist,table", "other,table", "n", "200"]
 
 
 def test_search_over_s3(s3con: lancesql.Connection) -> None:

@@ -398,3 +398,16 @@ def test_hybrid_search_fuses_by_reciprocal_rank(
             [vector],
         )
         assert len(filtered) == 5 and {r[0] for r in filtered} == {4}
+
+
+def test_vector_search_takes_any_number_of_arguments(con: lancesql.Connection, table: pa.Table) -> None:
+    # issue 12: eight or more arguments hit sqlglot's BigQuery VECTOR_SEARCH (seven slots)
+    sql = (
+        f"SELECT id, label, _distance FROM vector_search('mnist', 'image_emb', {Q}, 5, "
+        "filter => 'label = 3', metric => 'cosine', nprobes => 20, refine_factor => 10, use_index => false)"
+    )
+    got = rows(con, sql)
+    labels = np.asarray(table.column("label").to_pylist())
+    truth = exact_ids(table, vector_of(table, 42), 5, mask=labels == 3)
+    assert [r[0] for r in got] == truth  # exact search among label 3: numpy is the oracle
+    assert {r[1] for r in got} == {3}

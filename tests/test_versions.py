@@ -118,7 +118,7 @@ def test_show_indexes_counts_rows_appended_since_the_build(
 
 
 def test_show_tables(con: lancesql.Connection) -> None:
-    assert rows(con, "SHOW TABLES") == [("mnist",)]
+    assert rows(con, "SHOW TABLES") == [("mnist", "table")]
 
 
 def test_describe_at_a_version_shows_that_versions_schema(

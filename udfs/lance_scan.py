@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import ProgrammingError
-from udfs.registry import Source, table_function
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.lance_sql import alike
+from lancesql.udfs.registry import Session, Source, table_function
 
 
 @table_function("lance_scan")
 def lance_scan(
-    connection: Connection,
+    session: Session,
     uri: str,
     version: VersionRef = None,
     columns: list[str] | None = None,
@@ -31,7 +27,7 @@ def lance_scan(
     """
     if not isinstance(uri, str) or not uri:
         raise ProgrammingError("lance_scan() needs a table name or a dataset URI as its first argument")
-    catalog = connection.catalog
+    catalog = session.catalog
     ds = catalog.open(TableRef(catalog.resolve_uri(uri), version))
     if limit is None:
         return ds
@@ -40,6 +36,8 @@ def lance_scan(
     known = set(ds.schema.names)
     if columns is not None and not set(columns) <= known:
         return ds  # a name the engine will resolve (or reject) itself
+    if filter is not None and not alike(filter, ds.schema):
+        return ds  # Lance would read the filter otherwise than SQL (literal types): the engine does it all
     try:
         scanner = ds.scanner(columns=columns, filter=filter, limit=limit)
     except (ValueError, OSError, RuntimeError):

@@ -11,17 +11,14 @@ version's time, and how ``AT (TIMESTAMP => '...')`` reads one, so a time copied 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lance
 import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import ProgrammingError
-from udfs.registry import table_function
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs.registry import Session, table_function
 
 VERSIONS_SCHEMA = pa.schema(
     [
@@ -56,12 +53,12 @@ INDEXES_SCHEMA = pa.schema(
 )
 
 
-def _latest(connection: Connection, uri: Any, function: str) -> tuple[str, lance.LanceDataset]:
+def _latest(session: Session, uri: Any, function: str) -> tuple[str, lance.LanceDataset]:
     if not isinstance(uri, str) or not uri:
         raise ProgrammingError(
             f"{function}() needs a table name or a dataset URI as its first argument"
         )
-    catalog = connection.catalog
+    catalog = session.catalog
     resolved = catalog.resolve_uri(uri)
     return resolved, catalog.latest(resolved)
 
@@ -191,23 +188,23 @@ def _local(value: Any) -> dt.datetime | None:
 
 
 @table_function("lance_versions")
-def lance_versions(connection: Connection, uri: str) -> pa.Table:
+def lance_versions(session: Session, uri: str) -> pa.Table:
     """The versions of a table (name or URI): ``version, timestamp, rows, operation,
     detail, tags``, oldest first; versions removed by cleanup are not listed."""
-    _, ds = _latest(connection, uri, "lance_versions")
+    _, ds = _latest(session, uri, "lance_versions")
     return versions_table(ds)
 
 
 @table_function("lance_tags")
-def lance_tags(connection: Connection, uri: str) -> pa.Table:
+def lance_tags(session: Session, uri: str) -> pa.Table:
     """The tags of a table: ``tag, version, created_at, updated_at``, by name."""
-    _, ds = _latest(connection, uri, "lance_tags")
+    _, ds = _latest(session, uri, "lance_tags")
     return tags_table(ds)
 
 
 @table_function("lance_indexes")
-def lance_indexes(connection: Connection, uri: str, version: VersionRef = None) -> pa.Table:
+def lance_indexes(session: Session, uri: str, version: VersionRef = None) -> pa.Table:
     """The indices of a table at a version (the latest when omitted): ``name, type,
     columns, version, rows_indexed, rows_unindexed, size_bytes``."""
-    resolved, _ = _latest(connection, uri, "lance_indexes")
-    return indexes_table(connection.catalog.open(TableRef(resolved, version)))
+    resolved, _ = _latest(session, uri, "lance_indexes")
+    return indexes_table(session.catalog.open(TableRef(resolved, version)))

@@ -10,36 +10,144 @@ the database's catalog, which the cursors share, and are registered once.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
+import duckdb.func
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
+from pyarrow.substrait import serialize_expressions
 
-from lancesql.rewrite import DUCKDB_RULES
-from udfs.registry import ScalarFunction, Source
+from lancesql.engines.base import reporting
+from lancesql.engines.push_limit import push_limit
+from lancesql.errors import (
+    DataError,
+    Error,
+    IntegrityError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+)
+from lancesql.rewrite import Rule
+from lancesql.rewrite.bind_table_functions import bind_table_functions
+from lancesql.rewrite.order_by_distance import order_by_distance
+from lancesql.rewrite.project_table_functions import project_table_functions
+from lancesql.rewrite.qualify_tables import qualify_tables
+from lancesql.rewrite.time_travel import time_travel
+from lancesql.udfs.registry import ScalarFunction, Session, Source
 
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+#: DuckDB's rules: it stops a scan only after reading fragments in parallel, so a plain
+#: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
+DUCKDB_RULES: tuple[Rule, ...] = (
+    time_travel,
+    order_by_distance,
+    qualify_tables,
+    push_limit,
+    bind_table_functions,
+    project_table_functions,
+)
 
 _BATCH_ROWS = 65_536
 
 
-class _WithRowIds(lance.LanceDataset):
-    """A Lance dataset whose schema also shows ``_rowid``.
+class _ForDuckDB(lance.LanceDataset):
+    """A Lance dataset as DuckDB's Arrow-dataset scan needs it.
 
-    DuckDB binds column names against ``schema`` and then asks ``scanner(columns=...)``
-    for the ones a query uses; Lance's scanner already accepts ``_rowid`` there, so
-    only the schema has to say that the column exists.
+    ``row_ids``: the schema also shows ``_rowid``. DuckDB binds column names against
+    ``schema`` and then asks ``scanner(columns=...)`` for the ones a query uses; Lance's
+    scanner already accepts ``_rowid`` there, so only the schema has to say it exists.
+
+    ``arrow_filter``: DuckDB hands its filters to ``scanner(filter=...)`` as a pyarrow
+    expression, which Lance reads through Substrait, and Lance's Substrait reader refuses
+    a schema holding a type it has no mapping for (``TIME``: "Unsupported Substrait type:
+    Time", whatever the filter names) and a filter naming an unsigned integer or a binary
+    column ("pushdown filter referenced a field that is not yet supported"). For such a
+    filter Lance reads only the columns asked for plus those the filter names, and Arrow
+    applies the filter: the same rows, without the scalar indices.
     """
 
-    def __init__(self, inner: lance.LanceDataset):  # shares the open handle, reads nothing
-        self.__dict__.update(inner.__dict__)
+    def __init__(self, inner: lance.LanceDataset, *, row_ids: bool, arrow_filter: bool):
+        self.__dict__.update(inner.__dict__)  # shares the open handle, reads nothing
+        self._lancesql_row_ids = row_ids
+        self._lancesql_arrow_filter = arrow_filter
 
     @property
     def schema(self) -> pa.Schema:
-        return super().schema.append(pa.field("_rowid", pa.uint64()))
+        schema = super().schema
+        return schema.append(pa.field("_rowid", pa.uint64())) if self._lancesql_row_ids else schema
+
+    def scanner(self, *args: Any, **kwargs: Any) -> Any:
+        where = kwargs.get("filter")
+        if not self._lancesql_arrow_filter or not isinstance(where, pc.Expression) or args:
+            return super().scanner(*args, **kwargs)
+        schema = super().schema
+        named = _fields_named(where, schema)
+        if not _has_time(schema) and all(_substrait_reads(schema.field(n).type) for n in named):
+            return super().scanner(*args, **kwargs)
+        columns = kwargs.pop("columns", None)
+        kwargs.pop("filter")
+        read = None
+        if columns is not None:
+            read = list(columns) + [n for n in named if n not in columns]
+        reader = super().scanner(columns=read, **kwargs).to_reader()
+        return pds.Scanner.from_batches(reader, filter=where, columns=columns)
+
+
+def _fields_named(where: pc.Expression, schema: pa.Schema) -> list[str]:
+    """The columns a pyarrow filter names (pyarrow has no public walk of an expression:
+    a field is named when the filter no longer binds once that field is renamed)."""
+    fields = [pa.field(f.name, f.type if _serializable(f.type) else pa.int8()) for f in schema]
+    named = []
+    for i, field in enumerate(fields):
+        renamed = pa.schema([*fields[:i], field.with_name("__lancesql_absent__"), *fields[i + 1 :]])
+        try:
+            serialize_expressions([where], ["filter"], renamed)
+        except (pa.ArrowException, ValueError, TypeError):
+            named.append(field.name)
+    return named
+
+
+def _serializable(kind: pa.DataType) -> bool:
+    return not (pa.types.is_nested(kind) or isinstance(kind, pa.BaseExtensionType))
+
+
+def _has_time(schema: pa.Schema) -> bool:
+    """Whether ``schema`` holds a TIME anywhere (Lance's Substrait reader refuses it)."""
+
+    def has(kind: pa.DataType) -> bool:
+        if pa.types.is_time(kind):
+            return True
+        if pa.types.is_struct(kind):
+            return any(has(kind.field(i).type) for i in range(kind.num_fields))
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            return has(kind.value_type)
+        return False
+
+    return any(has(f.type) for f in schema)
+
+
+def _substrait_reads(kind: pa.DataType) -> bool:
+    """Whether Lance's Substrait reader takes a filter on a column of type ``kind``."""
+    return (
+        pa.types.is_signed_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_date32(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_decimal(kind)
+    )
+
+
+def _needs_arrow_filter(schema: pa.Schema) -> bool:
+    """Whether some filter over ``schema`` is one Lance's Substrait reader refuses."""
+    return _has_time(schema) or not all(_substrait_reads(f.type) for f in schema)
 
 
 class DuckDBCursor:
@@ -49,8 +157,10 @@ class DuckDBCursor:
         self._cursor = cursor
 
     def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
-        if row_ids and isinstance(source, lance.LanceDataset):
-            source = _WithRowIds(source)
+        if isinstance(source, lance.LanceDataset):
+            arrow_filter = _needs_arrow_filter(source.schema)
+            if row_ids or arrow_filter:
+                source = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
         self._cursor.register(name, source)
 
     def unregister(self, name: str) -> None:
@@ -77,18 +187,76 @@ class DuckDBEngine:
         self._db = duckdb.connect(":memory:")
         self._functions: dict[str, ScalarFunction] = {}
 
-    def cursor(self, connection: Connection) -> DuckDBCursor:
+    def cursor(self, session: Session) -> DuckDBCursor:
         return DuckDBCursor(self._db.cursor())
 
     def register_function(self, function: ScalarFunction) -> None:
         """Functions live in the database's catalog, which every cursor shares (unlike
         registered tables), so each is created once, on the database."""
-        from udfs.engines import duckdb_function
-
         if function.name in self._functions:
             self._db.remove_function(function.name)
-        duckdb_function(self._db, function)
+        create_function(self._db, function)
         self._functions[function.name] = function
 
     def close(self) -> None:
         self._db.close()
+
+
+def create_function(cursor: duckdb.DuckDBPyConnection, function: ScalarFunction) -> None:
+    """Register ``function`` (bound to its connection) on a DuckDB cursor as an Arrow
+    function: DuckDB calls it with chunks of at most 2,048 rows, from several threads.
+
+    ``null_handling="special"`` hands NULLs to the function, which decides what they give.
+    """
+    cursor.create_function(
+        function.name,
+        reporting(function),
+        [_duckdb_type(cursor, t) for t in function.arg_types],
+        _duckdb_type(cursor, function.return_type),
+        type=duckdb.func.PythonUDFType.ARROW,
+        null_handling=duckdb.func.FunctionNullHandling.SPECIAL,
+        exception_handling=duckdb.PythonExceptionHandling.DEFAULT,
+        side_effects=False,
+    )
+
+
+_DUCKDB_TYPES: dict[pa.DataType, Any] = {}
+# DuckDB objects still alive at interpreter exit are reported as leaks by nanobind.
+atexit.register(_DUCKDB_TYPES.clear)
+
+
+def _duckdb_type(cursor: duckdb.DuckDBPyConnection, arrow_type: pa.DataType) -> Any:
+    """DuckDB's type for ``arrow_type``, as DuckDB itself maps it when reading Arrow
+    (DuckDB 2.0's Python API has no Arrow-to-DuckDB type constructor)."""
+    if arrow_type not in _DUCKDB_TYPES:
+        empty = pa.table({"x": pa.array([], arrow_type)})
+        _DUCKDB_TYPES[arrow_type] = cursor.from_arrow(empty).types[0]
+    return _DUCKDB_TYPES[arrow_type]
+
+
+_ERROR_CLASSES: dict[str, type[Error]] = {
+    "ParserException": ProgrammingError,
+    "CatalogException": ProgrammingError,
+    "BinderException": ProgrammingError,
+    "SyntaxException": ProgrammingError,
+    "InvalidInputException": ProgrammingError,
+    "ConversionException": DataError,
+    "OutOfRangeException": DataError,
+    "InvalidTypeException": DataError,
+    "TypeMismatchException": DataError,
+    "ConstraintException": IntegrityError,
+    "NotImplementedException": NotSupportedError,
+    "InternalException": InternalError,
+    "IOException": OperationalError,
+    "HTTPException": OperationalError,
+    "OutOfMemoryException": OperationalError,
+    "InterruptException": OperationalError,
+}
+
+
+def classify_error(exc: BaseException) -> type[Error] | None:
+    """The DB-API class of a DuckDB exception, by its class; None for any other."""
+    for klass in type(exc).__mro__:
+        if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _ERROR_CLASSES:
+            return _ERROR_CLASSES[klass.__name__]
+    return None

@@ -12,8 +12,7 @@ from sqlglot import exp
 
 from lancesql.backfill import backfill
 from lancesql.context import StatementContext
-from lancesql.errors import ProgrammingError
-from lancesql.writes import is_conflict, lance_error
+from lancesql.errors import ProgrammingError, is_conflict, lance_error
 
 log = logging.getLogger("lancesql")
 

@@ -29,17 +29,18 @@ from typing import Any, cast
 import lance
 import pyarrow as pa
 import pyarrow.compute as pc
+from lance.optimize import CompactionOptions
 from sqlglot import exp, parse_one
 
 from lancesql import errors
+from lancesql.arrow_types import storage_schema
 from lancesql.backfill import compute_batch, engine_query, prepare
 from lancesql.context import StatementContext
-from lancesql.errors import Error, NotSupportedError, OperationalError
+from lancesql.errors import Error, NotSupportedError, OperationalError, is_conflict, lance_error
 from lancesql.executors.local import LOCAL, VECTOR, check_index, unindexed_rows
 from lancesql.parse import DIALECT
 from lancesql.settings import SETTINGS, Settings
-from lancesql.sql_types import storage_schema
-from lancesql.writes import PlainScan, is_conflict, lance_error, plain_scan
+from lancesql.writes import PlainScan, plain_scan
 
 log = logging.getLogger("lancesql")
 
@@ -245,8 +246,6 @@ class RayExecutor:
 
     def optimize(self, ctx: StatementContext, ds: lance.LanceDataset, options: Mapping[str, Any]) -> Any:
         _, lance_ray = modules()
-        from lance.optimize import CompactionOptions
-
         compaction = CompactionOptions(**options)  # type: ignore[typeddict-item]
         metrics = self._run(
             ctx,

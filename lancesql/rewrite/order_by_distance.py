@@ -5,15 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from lancesql.lance_sql import is_lance_predicate
-from lancesql.settings import declare, parse_bool
-
-declare(
-    "rewrite_order_by_distance",
-    True,
-    parse_bool,
-    "Answer SELECT ... ORDER BY array_cosine_distance(col, q) LIMIT k (and array_distance, "
-    "array_negative_inner_product) with vector_search, the WHERE clause as its prefilter.",
-)
+from lancesql.rewrite.scopes import cte_references
 
 #: Distance functions and the Lance metric that orders rows alike.
 METRICS = {
@@ -33,7 +25,7 @@ def _lance_to_sql(metric: str, distance: exp.Expression) -> exp.Expression:
     return distance
 
 
-def order_by_distance(expression: exp.Expression) -> exp.Expression:
+def order_by_distance(expression: exp.Expression, recompute: bool = False) -> exp.Expression:
     """Rewrite a nearest-neighbour query on one table into a ``vector_search`` call.
 
     ``SELECT ... FROM t [WHERE p] ORDER BY array_cosine_distance(col, q) LIMIT k`` (also
@@ -50,25 +42,36 @@ def order_by_distance(expression: exp.Expression) -> exp.Expression:
     function of the tree. Distances are exact on the exact path and refined (re-ranked
     with exact distances) on the index path.
 
+    The distance is what the engine would give. Lance computes it in float32, as
+    DuckDB's ``array_cosine_distance`` of ``FLOAT[n]`` vectors does: there the select
+    list and ORDER BY read Lance's ``_distance`` as a ``FLOAT`` (so a query vector bound
+    as a list of Python floats still works). DataFusion computes distances in
+    ``DOUBLE``; with ``recompute`` the select list and ORDER BY stay as written and the
+    engine computes them over the k rows the search returns. An unaliased distance in
+    the select list is always the engine's, so that its column keeps the engine's name.
+
     >>> import sqlglot
     >>> sql = "SELECT id, array_cosine_distance(e, [1]) AS d FROM t WHERE a = 3 ORDER BY d LIMIT 5"
     >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"))
     >>> call = tree.find(exp.Table).sql("duckdb")
     >>> tree.sql("duckdb").replace(call, "<call>")
-    'SELECT id, t._distance AS d FROM <call> ORDER BY t._distance LIMIT 5'
+    'SELECT id, CAST(t._distance AS REAL) AS d FROM <call> ORDER BY CAST(t._distance AS REAL) LIMIT 5'
     >>> call
     "VECTOR_SEARCH('t', 'e', [1], 5, filter => a = 3, metric => 'cosine', use_index => 'auto') AS t"
+    >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"), recompute=True)
+    >>> tree.sql("duckdb").replace(call, "<call>")
+    'SELECT id, ARRAY_COSINE_DISTANCE(e, [1]) AS d FROM <call> ORDER BY d LIMIT 5'
     >>> sql = "SELECT id FROM t AS x JOIN u ON TRUE ORDER BY array_distance(x.e, [1, 0]) LIMIT 5"
     >>> order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     'SELECT id FROM t AS x JOIN u ON TRUE ORDER BY ARRAY_DISTANCE(x.e, [1, 0]) LIMIT 5'
     """
-    ctes = {cte.alias_or_name for cte in expression.find_all(exp.CTE)}
+    ctes = cte_references(expression)
     for select in list(expression.find_all(exp.Select)):
-        _rewrite(select, ctes)
+        _rewrite(select, ctes, recompute)
     return expression
 
 
-def _rewrite(select: exp.Select, ctes: set[str]) -> None:
+def _rewrite(select: exp.Select, ctes: set[int], recompute: bool) -> None:
     source = _source(select, ctes)
     if source is None:
         return
@@ -112,12 +115,14 @@ def _rewrite(select: exp.Select, ctes: set[str]) -> None:
         expressions=[uri.copy(), exp.Literal.string(column), query.copy(), k.copy(), *kwargs],
     )
     lance_distance = exp.column("_distance", table=alias)
-    value = _lance_to_sql(metric, lance_distance)
-    for projection in select.expressions:
-        target = projection.this if isinstance(projection, exp.Alias) else projection
-        if _same_distance(target, metric, column, query, alias):
-            target.replace(value.copy())
-    ordered.set("this", value.copy())
+    value = exp.cast(_lance_to_sql(metric, lance_distance), exp.DataType.build("FLOAT", dialect="duckdb"))
+    for projection in [] if recompute else select.expressions:
+        if not isinstance(projection, exp.Alias):
+            continue  # unaliased: the engine computes it over the k rows, under its own name
+        if _same_distance(projection.this, metric, column, query, alias):
+            projection.this.replace(value.copy())
+    if not recompute:
+        ordered.set("this", value.copy())
     for projection in select.expressions:
         star = projection.this if isinstance(projection, exp.Column) else projection
         if isinstance(star, exp.Star) and not star.args.get("except_"):
@@ -128,7 +133,7 @@ def _rewrite(select: exp.Select, ctes: set[str]) -> None:
 
 
 def _source(
-    select: exp.Select, ctes: set[str]
+    select: exp.Select, ctes: set[int]
 ) -> tuple[exp.Table, exp.Expression, exp.Expression | None] | None:
     """The one Lance table the select reads: (table, its name or URI, its version)."""
     if select.args.get("joins") or select.args.get("group") or select.args.get("having"):
@@ -144,7 +149,7 @@ def _source(
     if table.args.get("joins") or table.args.get("db") or table.args.get("catalog"):
         return None
     if isinstance(table.this, exp.Identifier):
-        if table.name in ctes and not table.this.quoted:
+        if id(table) in ctes:
             return None
         return table, exp.Literal.string(table.name), None
     if isinstance(table.this, exp.Anonymous) and table.this.name.lower() == "lance_scan":

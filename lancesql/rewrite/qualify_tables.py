@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from lancesql.rewrite.scopes import cte_references
+
 
 def qualify_tables(expression: exp.Expression) -> exp.Expression:
     """Rewrite ``FROM train`` and ``FROM 'path/x.lance'`` into ``lance_scan(...)``.
 
-    Every unqualified table name that is not a CTE is a Lance table under the root;
+    Every unqualified table name that is not a CTE (one visible where the name stands,
+    resolved by scope) is a Lance table under the root;
     a quoted path or URI is a dataset anywhere. Qualified names (``information_schema.tables``)
     belong to the engine and are left alone. The alias keeps the name the query uses.
 
@@ -17,13 +20,16 @@ def qualify_tables(expression: exp.Expression) -> exp.Expression:
     >>> qualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     "WITH c AS (SELECT 1) SELECT * FROM LANCE_SCAN('train') AS train, c, \
 LANCE_SCAN('d/x.lance') AS x, information_schema.tables"
+    >>> sql = "SELECT * FROM t JOIN (WITH t AS (SELECT 1 AS id) SELECT id FROM t) AS s USING (id)"
+    >>> qualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    "SELECT * FROM LANCE_SCAN('t') AS t JOIN (WITH t AS (SELECT 1 AS id) SELECT id FROM t) AS s USING (id)"
     """
-    ctes = {cte.alias_or_name for cte in expression.find_all(exp.CTE)}
+    ctes = cte_references(expression)
     for table in list(expression.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.args.get("catalog"):
             continue  # a table function, or a table of the engine's own schemas
         name = table.name
-        if name in ctes and not table.this.quoted:
+        if id(table) in ctes:
             continue
         if _is_target(table):
             continue

@@ -20,14 +20,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from lancesql.arrow_types import arrow_type, storage_schema
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DatabaseError, IntegrityError, NotSupportedError, ProgrammingError
+from lancesql.errors import (
+    DatabaseError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+    lance_error,
+)
 from lancesql.executors import executor_for
 from lancesql.lance_sql import to_lance
 from lancesql.parse import tokenize
-from lancesql.sql_types import arrow_type, storage_schema
-from lancesql.statements import command_tokens, statement
-from lancesql.writes import committed, lance_error, open_target
+from lancesql.query import run_query
+from lancesql.statements.base import command_tokens, statement
+from lancesql.writes import committed, open_target
 
 
 @statement(exp.Alter)
@@ -224,8 +231,6 @@ def _lance_cast_type(dtype: pa.DataType) -> str | None:
 
 # -- ADD COLUMNS FROM (query) ON key --------------------------------------------------------
 def _merge(ctx: StatementContext, ds: lance.LanceDataset, name: str, action: exp.Expression) -> None:
-    from lancesql.query import run_query
-
     query = action.this.expressions[0] if action.this.expressions else None
     keys = [c.args.get("kind") for c in action.args.get("constraints") or []]
     key_node = keys[0].this if keys and isinstance(keys[0], exp.OnProperty) else None

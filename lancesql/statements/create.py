@@ -22,13 +22,15 @@ import lance
 import pyarrow as pa
 from sqlglot import exp
 
+from lancesql.arrow_types import arrow_type, storage_schema
 from lancesql.catalog import SUFFIX, is_uri
 from lancesql.context import Result, StatementContext
-from lancesql.errors import NotSupportedError, ProgrammingError
+from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
 from lancesql.executors import executor_for
-from lancesql.sql_types import arrow_type, storage_schema
-from lancesql.statements import statement
-from lancesql.writes import Stream, check_writable, direct_scan, lance_error, table_uri
+from lancesql.query import run_query
+from lancesql.statements.base import statement
+from lancesql.views import stored as stored_views
+from lancesql.writes import Stream, check_writable, direct_scan, table_uri
 
 log = logging.getLogger("lancesql")
 
@@ -52,6 +54,8 @@ def create_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             f"table {name!r} already exists: use CREATE OR REPLACE TABLE to write a new "
             f"version of it, or DROP TABLE {name} first"
         )
+    if not is_uri(name) and name in {**stored_views(ctx.catalog), **ctx.connection.temp_views}:
+        raise ProgrammingError(f"{name!r} is a view: give the table another name, or DROP VIEW {name} first")
     mode = "overwrite" if exists else "create"
     query = tree.expression
     if isinstance(query, exp.Query):
@@ -88,8 +92,6 @@ def _schema(target: exp.Schema) -> pa.Schema:
 
 
 def _write_query(ctx: StatementContext, uri: str, name: str, query: Any, mode: str) -> int:
-    from lancesql.query import run_query
-
     existed = _path_exists(uri)
     try:
         written = executor_for(ctx).write_scan(ctx, query, uri, mode, None)

@@ -13,22 +13,22 @@ from __future__ import annotations
 import lance
 import pyarrow as pa
 import pyarrow.compute as pc
+from lance.fragment import RowIdSequence, write_fragments
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError
+from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError, lance_error
 from lancesql.executors import executor_for
-from lancesql.lance_sql import columns_of, quote, to_lance
-from lancesql.statements import statement
-from lancesql.writes import LocalQuery, Stream, committed, direct_scan, lance_error, local_select, open_target
+from lancesql.lance_sql import alike, columns_of, quote, to_lance
+from lancesql.query import run_query
+from lancesql.statements.base import statement
+from lancesql.writes import LocalQuery, Stream, committed, direct_scan, local_select, open_target
 
 
 # -- INSERT ---------------------------------------------------------------------------------
 @statement(exp.Insert)
 def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     """``INSERT INTO t [(cols)] SELECT ... | VALUES ...``: a Lance append."""
-    from lancesql.query import run_query
-
     for unsupported in ("conflict", "alternative", "overwrite", "returning", "where"):
         if tree.args.get(unsupported):
             raise NotSupportedError(
@@ -141,7 +141,7 @@ def delete(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     where = tree.args.get("where")
     predicate = where.this if where is not None else exp.true()
     text = to_lance(predicate, ctx.params)
-    if text is None:
+    if text is None or not _alike(text, predicate, ds):
         text = _rowid_filter(ctx, ds, tree.this, predicate)
     try:
         outcome = ds.delete(text)
@@ -149,6 +149,14 @@ def delete(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         raise lance_error(exc, f"DELETE FROM {name} failed") from exc
     committed(ctx, uri, ds)
     return Result.done(int(outcome["num_deleted_rows"]) if isinstance(outcome, dict) else -1)
+
+
+def _alike(text: str, predicate: exp.Expression, ds: lance.LanceDataset) -> bool:
+    """Whether Lance reads the WHERE as the engine would; a WHERE naming a column the table
+    lacks stays with Lance, whose error names it (the engine's would name ``_rowid``)."""
+    if not set(columns_of(predicate)) <= set(ds.schema.names):
+        return True
+    return alike(text, ds.schema)
 
 
 def _rowid_filter(
@@ -211,7 +219,7 @@ def update(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     lance_where = to_lance(predicate, ctx.params) if predicate is not None else None
     if any(v is None for v in lance_sets.values()):
         return _update_through_engine(ctx, uri, ds, tree.this, sets, predicate)
-    if predicate is not None and lance_where is None:
+    if predicate is not None and (lance_where is None or not _alike(lance_where, predicate, ds)):
         lance_where = _rowid_filter(ctx, ds, tree.this, predicate)
     try:
         outcome = ds.update({c: v for c, v in lance_sets.items() if v is not None}, where=lance_where)
@@ -236,8 +244,6 @@ def _update_through_engine(
     new fragments carrying their stable row ids, the old copies are marked deleted, and
     both are committed as one Lance ``Update``: one version, or none if anything fails.
     """
-    from lance.fragment import RowIdSequence, write_fragments
-
     name = ctx.catalog.name_of(uri)
     schema = ds.schema
     found = matching_rows(ctx, ds, table, predicate if predicate is not None else exp.true(), sets, True)

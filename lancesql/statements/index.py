@@ -18,10 +18,10 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import IntegrityError, ProgrammingError
+from lancesql.errors import IntegrityError, ProgrammingError, lance_error
 from lancesql.executors import executor_for
-from lancesql.statements import statement
-from lancesql.writes import committed, lance_error, open_target
+from lancesql.statements.base import statement
+from lancesql.writes import committed, open_target
 
 log = logging.getLogger("lancesql")
 

@@ -28,7 +28,7 @@ from sqlglot import exp
 from lancesql.catalog import Catalog, TableRef, VersionRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import IntegrityError, ProgrammingError
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
 
 #: Longest tag name: Lance keeps each tag in a file named after it.

@@ -11,9 +11,9 @@ from sqlglot import exp
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.context import Result, StatementContext
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
-from udfs.lance_versions import indexes_table, tags_table, versions_table
+from lancesql.udfs.lance_versions import indexes_table, tags_table, versions_table
 
 _WHAT = {
     "VERSIONS": "versions",

@@ -37,9 +37,15 @@ _SIMPLE: dict[Any, pa.DataType] = {
     T.VARBINARY: pa.large_binary(),
     T.BINARY: pa.large_binary(),
     T.DATE: pa.date32(),
+    # DuckDB's TIMESTAMP and DATETIME, which sqlglot reads as TIMESTAMPNTZ: no zone
     T.TIMESTAMP: pa.timestamp("us"),
+    T.TIMESTAMPNTZ: pa.timestamp("us"),
     T.DATETIME: pa.timestamp("us"),
+    T.TIMESTAMP_S: pa.timestamp("s"),
+    T.TIMESTAMP_MS: pa.timestamp("ms"),
+    T.TIMESTAMP_NS: pa.timestamp("ns"),
     T.TIMESTAMPTZ: pa.timestamp("us", tz="UTC"),
+    T.TIMESTAMPLTZ: pa.timestamp("us", tz="UTC"),
     T.TIME: pa.time64("us"),
 }
 
@@ -53,6 +59,8 @@ def arrow_type(dtype: exp.DataType) -> pa.DataType:
     (FixedSizeListType(fixed_size_list<item: float>[512]), DataType(large_binary))
     >>> t("BIGINT"), t("VARCHAR[]")
     (DataType(int64), ListType(list<item: string>))
+    >>> [str(t(s)) for s in ("TIMESTAMP", "DATETIME", "TIMESTAMPTZ", "TIME", "DECIMAL(15,2)")]
+    ['timestamp[us]', 'timestamp[us]', 'timestamp[us, tz=UTC]', 'time64[us]', 'decimal128(15, 2)']
     """
     kind = dtype.this
     if kind in _SIMPLE:
@@ -69,7 +77,8 @@ def arrow_type(dtype: exp.DataType) -> pa.DataType:
         return pa.list_(item)
     raise NotSupportedError(
         f"type {dtype.sql(dialect='duckdb')} is not supported for Lance columns; use one of "
-        "BOOLEAN, TINYINT..BIGINT, FLOAT, DOUBLE, DECIMAL(p,s), VARCHAR, BLOB, DATE, TIMESTAMP, "
+        "BOOLEAN, TINYINT..BIGINT, FLOAT, DOUBLE, DECIMAL(p,s), VARCHAR, BLOB, DATE, TIME, "
+        "TIMESTAMP, TIMESTAMPTZ, "
         "TYPE[n] (fixed-size array) or TYPE[] (list)"
     )
 
