@@ -275,7 +275,7 @@ def test_explain_says_where_it_runs(
         assert dict(rows(local, f"EXPLAIN {sql}"))["executor"].startswith("local")
     plan = dict(rows(on_ray, "EXPLAIN CREATE TABLE x AS SELECT label, count(*) FROM mnist GROUP BY label"))
     assert plan["executor"].startswith("local"), plan  # not a plain scan: the engine runs it
-    assert _version(on_ray) == before and rows(on_ray, "SHOW TABLES") == [("mnist",)]
+    assert _version(on_ray) == before and [r[0] for r in rows(on_ray, "SHOW TABLES")] == ["mnist"]
 
 
 def _pool_workers(cluster: Cluster) -> list[int]:
