@@ -9,6 +9,7 @@ must agree: schema, values, row count, versions, and the answers of the indices.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -29,6 +30,9 @@ from examples import mnist
 from tests.conftest import ROOT, rows
 from tests.test_remote import BUCKET
 from tests.test_remote import s3_options as s3_options  # the S3 server fixture
+
+with contextlib.suppress(ImportError, pytest.skip.Exception):  # the model, with the clip extra
+    from tests.test_embed import weights as weights
 
 if importlib.util.find_spec("ray") is None or importlib.util.find_spec("lance_ray") is None:
     pytest.skip("needs the ray extra: pip install 'lancesql[ray]'", allow_module_level=True)
@@ -181,9 +185,7 @@ def test_create_index_scalar_and_vector_give_the_same_answers(
     ids = np.asarray(_table(local).column("id"))
     for probe in (0, 17, 999):
         q = emb[probe]
-        search = (
-            "SELECT id FROM vector_search('mnist', 'image_emb', ?, 10, metric => 'cosine', nprobes => 4)"
-        )
+        search = "SELECT id FROM vector_search('mnist', 'image_emb', ?, 10, metric => 'cosine', nprobes => 4)"
         got = [r[0] for r in rows(on_ray, search.replace("?", _vec(q)))]
         want = [r[0] for r in rows(local, search.replace("?", _vec(q)))]
         # The oracle: exact cosine distances with numpy.
@@ -348,3 +350,28 @@ def test_a_worker_killed_mid_task(
         on_ray.execute(sql)
         local.execute(sql)
         _same(on_ray, local)
+
+
+def test_embed_image_backfill(cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """``ADD COLUMN clip AS (embed_image(image))`` on the workers gives the local vectors
+    (ViT-B-32 with seeded random weights from a local checkpoint, on the CPU)."""
+    pytest.importorskip("open_clip")
+    weights = request.getfixturevalue("weights")
+    for name in ("ray", "local"):
+        (tmp_path / name).mkdir()
+        mnist.build(tmp_path / name, limit=48, batches=2, indices=False)
+    clip = {"pretrained": weights.path, "device": "cpu", "batch_size": 16}
+    settings = {"ray_address": cluster.address, "ray_batch_size": 16}
+    sql = "ALTER TABLE mnist ADD COLUMN clip AS (embed_image(image))"
+    with (
+        lancesql.connect(tmp_path / "ray", executor="ray", settings=settings, clip=clip) as on_ray,
+        lancesql.connect(tmp_path / "local", clip=clip) as local,
+    ):
+        on_ray.execute(sql)
+        local.execute(sql)
+        got, want = _table(on_ray), _table(local)
+        assert got.schema == want.schema and got.num_rows == want.num_rows == 48
+        a = np.stack(got.column("clip").to_numpy(zero_copy_only=False))
+        b = np.stack(want.column("clip").to_numpy(zero_copy_only=False))
+        assert a.shape == (48, 512) and np.allclose(a, b, atol=1e-4)
+        assert got.drop_columns(["clip"]).equals(want.drop_columns(["clip"]))
