@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         mnist.build(base, name="t", batches=8, repeat=repeat, indices=False)
         rows = lance.dataset(str(base / "t.lance")).count_rows()
         started = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray_start_s = time.perf_counter() - started
         results: dict[str, dict[str, list[float]]] = {}
         for label, sql, direct in OPERATIONS:
