@@ -39,6 +39,7 @@ class Connection:
     ):
         self.catalog = Catalog(root, storage_options)
         self.settings = Settings(settings)
+        self.catalog.current_branch = lambda: self.settings.get("branch")
         self.engine: Engine = create_engine(engine)
         for function in SCALAR_FUNCTIONS.values():
             self.engine.register_function(function.bind(self))

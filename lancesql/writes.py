@@ -16,11 +16,12 @@ import lance
 import pyarrow as pa
 from sqlglot import exp
 
-from lancesql.catalog import SUFFIX
+from lancesql.catalog import MAIN, SUFFIX, is_uri, split_branch
 from lancesql.context import StatementContext
 from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
 from lancesql.fast_path import answers_alone
 from lancesql.lance_sql import alike, quote, to_lance
+from lancesql.parse import BRANCH_MARK
 from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.settings import declare, parse_bool
@@ -43,7 +44,39 @@ def table_uri(ctx: StatementContext, table: exp.Expression) -> str:
             f"{table.sql()!r}: lancesql tables have no schema; name a table under the root "
             f"or quote a path ('./dir/{table.name}{SUFFIX}')"
         )
-    return str(ctx.catalog.resolve_uri(table.name))
+    when = table.args.get("when")
+    marked = when.expression if isinstance(when, exp.HistoricalData) else None
+    if (
+        isinstance(marked, exp.Anonymous)
+        and str(marked.this).lower() == BRANCH_MARK
+        and len(marked.expressions) == 1
+        and isinstance(marked.expressions[0], exp.Literal)
+        and not is_uri(table.name)
+    ):
+        # INSERT INTO t AT (BRANCH => 'exp') ...: the branch's newest version
+        return str(ctx.catalog.resolve_uri(table.name, marked.expressions[0].name))
+    if when is not None or table.args.get("version") is not None:
+        raise ProgrammingError(
+            f"{table.sql(dialect='duckdb')!r}: a statement writes the newest version of a "
+            f"table, not a pinned one: drop the AT / AS OF clause (to write to a branch, "
+            f"USE BRANCH 'name' first; to go back to an old version, RESTORE TABLE "
+            f"{table.name} TO VERSION n)"
+        )
+    catalog = ctx.catalog
+    uri = str(catalog.resolve_uri(table.name))
+    current = catalog.current_branch()
+    if (
+        current not in (None, MAIN)
+        and not is_uri(table.name)
+        and split_branch(uri)[1] != current
+        and catalog.exists(uri)
+    ):
+        raise ProgrammingError(
+            f"table {table.name!r} has no branch {current!r}, the connection's current "
+            f"branch, so writing to it would change its main line: create the branch "
+            f"(ALTER TABLE {table.name} CREATE BRANCH '{current}') or USE BRANCH 'main'"
+        )
+    return uri
 
 
 def check_writable(ctx: StatementContext, uri: str) -> None:

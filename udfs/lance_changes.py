@@ -71,9 +71,14 @@ class ChangesWarning(UserWarning):
 
 @table_function("lance_changes")
 def lance_changes(
-    session: Session, uri: str, from_version: VersionRef = None, to_version: VersionRef = None
+    session: Session,
+    uri: str,
+    from_version: VersionRef = None,
+    to_version: VersionRef = None,
+    branch: str | None = None,
 ) -> pa.Table:
-    """The rows changed between ``from_version`` and ``to_version`` (the latest when omitted)."""
+    """The rows changed between ``from_version`` and ``to_version`` (the latest when
+    omitted), of ``branch`` when given."""
     if not isinstance(uri, str) or not uri:
         raise ProgrammingError(
             "lance_changes() needs a table name or a dataset URI as its first argument"
@@ -84,7 +89,7 @@ def lance_changes(
             "lance_changes('t', 3) or lance_changes('t', 3, 8)"
         )
     catalog = session.catalog
-    resolved = catalog.resolve_uri(uri)
+    resolved = catalog.resolve_uri(uri, branch)
     old = catalog.open(TableRef(resolved, from_version))
     new = catalog.open(TableRef(resolved, to_version))
     if old.version > new.version:

@@ -103,13 +103,14 @@ def text_search(
     k: int,
     filter: str | None = None,
     version: VersionRef = None,
+    branch: str | None = None,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` rows whose ``column`` best matches ``query`` (BM25 over the INVERTED
     index), among the rows ``filter`` keeps, with their ``_score``, best first."""
     name = "text_search"
-    ds = open_table(session, name, table, version)
+    ds = open_table(session, name, table, version, branch)
     k = check_k(name, k)
     wanted = read_columns(ds, columns, "_score")
     result, scanner = _text_scan(ds, name, column, query, k, filter, wanted)
@@ -133,13 +134,14 @@ def hybrid_search(
     nprobes: int | None = None,
     refine_factor: int | None = None,
     version: VersionRef = None,
+    branch: str | None = None,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` best rows by reciprocal rank fusion of a vector search and a text search
     (see the module's docstring), with ``_distance``, ``_score`` and ``_relevance``."""
     name = "hybrid_search"
-    ds = open_table(session, name, table, version)
+    ds = open_table(session, name, table, version, branch)
     k = check_k(name, k)
     field = field_of(ds, name, vector_column)
     if not is_vector(field):

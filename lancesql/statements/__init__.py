@@ -16,14 +16,18 @@ from lancesql.query import run_query
 # Importing a module registers its handlers.
 from lancesql.statements import (  # noqa: F401
     alter,
+    branch,
     create,
     dml,
     explain,
     index,
+    merge,
+    optimize,
     restore,
     settings,
     show,
     tags,
+    vacuum,
     versions,
     views,
 )

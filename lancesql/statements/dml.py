@@ -126,7 +126,7 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, mapping: list[int | None]
         if index is None:
             arrays.append(pa.nulls(batch.num_rows, field.type))
             continue
-        arrays.append(_cast_to(batch.column(index), field, "the query"))
+        arrays.append(cast_to(batch.column(index), field, "the query"))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -264,7 +264,7 @@ def _update_through_engine(
     for field in schema:
         if field.name in sets:
             column = found.column(field.name).combine_chunks()
-            arrays.append(_cast_to(column, field))
+            arrays.append(cast_to(column, field))
         else:
             assert old is not None
             arrays.append(old.column(field.name).combine_chunks())
@@ -303,7 +303,7 @@ def _update_through_engine(
     return Result.done(rows.num_rows)
 
 
-def _cast_to(array: pa.Array, field: pa.Field, source: str = "the SET") -> pa.Array:
+def cast_to(array: pa.Array, field: pa.Field, source: str = "the SET") -> pa.Array:
     """``array`` as ``field`` stores it, or a DataError naming the column."""
     if array.type != field.type:
         try:
