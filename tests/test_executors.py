@@ -9,7 +9,6 @@ import pytest
 
 import lancesql
 from lancesql.executors import executor_for
-from lancesql.executors.local import LOCAL
 from tests.conftest import rows
 
 
@@ -71,19 +70,3 @@ def test_without_the_extra_a_clear_error_and_nothing_written(
         con.execute("SET lancesql.executor = 'local'")
         con.execute("ALTER TABLE mnist ADD COLUMN c AS (label + 1)")
         assert rows(con, "SELECT count(*) FROM mnist WHERE c = label + 1") == [(5000,)]
-
-
-def test_local_executor_optimize_compacts_and_keeps_rows(root: Path) -> None:
-    with lancesql.connect(root) as con:
-        ds = con.catalog.latest(str(con.catalog.resolve_uri("mnist")))
-        before = (len(ds.get_fragments()), ds.count_rows(), ds.version)
-        from lancesql.context import StatementContext
-
-        ctx = StatementContext(con, con.engine.cursor(con))
-        metrics = LOCAL.optimize(ctx, ds, {"target_rows_per_fragment": 1_000_000})
-        assert metrics.fragments_removed == before[0]
-        assert len(ds.get_fragments()) == 1 and ds.count_rows() == before[1]
-        # Lance's compaction reserves the new fragments' ids in a version of its own first.
-        assert ds.version in (before[2] + 1, before[2] + 2)
-        threes = ds.count_rows(filter="label = 3")
-        assert rows(con, "SELECT count(*) FROM mnist WHERE label = 3") == [(threes,)]

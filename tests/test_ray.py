@@ -218,19 +218,15 @@ def test_ctas_and_insert_select_of_a_lance_scan(
 
 
 def test_optimize(pair: tuple[lancesql.Connection, lancesql.Connection]) -> None:
-    """OPTIMIZE's compaction, called as the OPTIMIZE statement calls its executor."""
-    from lancesql.context import StatementContext
-    from lancesql.executors import executor_for
-
-    metrics, fragments = [], []
-    for con in pair:
-        ctx = StatementContext(con, con.engine.cursor(con))
-        ds = con.catalog.latest(str(con.catalog.resolve_uri("mnist")))
-        metrics.append(executor_for(ctx).optimize(ctx, ds, {"target_rows_per_fragment": 600}))
-        fragments.append(len(lance.dataset(str(Path(con.root) / "mnist.lance")).get_fragments()))
-    assert metrics[0].fragments_removed == metrics[1].fragments_removed == 4
-    assert fragments[0] == fragments[1] < 4
+    """OPTIMIZE's compaction tasks on the workers: the same fragments and rows."""
+    both(pair, "CREATE INDEX ON mnist USING BTREE (label)")
+    results = [rows(con, "OPTIMIZE mnist WITH (target_rows_per_fragment = 600)") for con in pair]
+    assert results[0] == results[1]
+    (before, after, *_), *_ = results[0]
+    assert before == 4 and after < 4
     _same(*pair)
+    query = "SELECT id FROM mnist WHERE label = 5 ORDER BY id"
+    assert rows(pair[0], query) == rows(pair[1], query)
 
 
 def test_remote_root(cluster: Cluster, base: Path, tmp_path: Path, s3_options: dict[str, str]) -> None:

@@ -67,12 +67,8 @@ class LocalExecutor:
             ds.create_scalar_index(column, cast(Any, kind), name=name, **options)
 
     def optimize(self, ctx: StatementContext, ds: lance.LanceDataset, options: Mapping[str, Any]) -> Any:
-        try:
-            metrics = ds.optimize.compact_files(**options)
-            if unindexed_rows(ds):
-                ds.optimize.optimize_indices()
-        except (OSError, ValueError, TypeError) as exc:
-            raise lance_error(exc, f"OPTIMIZE {_name(ctx, ds)} failed") from exc
+        metrics = ds.optimize.compact_files(**options)
+        ds.optimize.optimize_indices()
         return metrics
 
     def write_scan(
@@ -117,17 +113,6 @@ def check_index(kind: str, options: Mapping[str, Any]) -> None:
             )
     elif kind not in SCALAR:
         raise ProgrammingError(f"unknown index type {kind}: use one of {', '.join(VECTOR + SCALAR)}")
-
-
-def unindexed_rows(ds: lance.LanceDataset) -> int:
-    """Rows appended since the table's indices were built (what OPTIMIZE adds to them)."""
-    total = 0
-    for index in ds.describe_indices():
-        try:
-            total += int(ds.stats.index_stats(index.name).get("num_unindexed_rows", 0))
-        except (OSError, ValueError, KeyError):
-            log.debug("no statistics for index %s", index.name)
-    return total
 
 
 def _name(ctx: StatementContext, ds: lance.LanceDataset) -> str:

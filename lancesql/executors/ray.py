@@ -37,7 +37,7 @@ from lancesql.arrow_types import storage_schema
 from lancesql.backfill import compute_batch, engine_query, prepare
 from lancesql.context import StatementContext
 from lancesql.errors import Error, NotSupportedError, OperationalError, is_conflict, lance_error
-from lancesql.executors.local import LOCAL, VECTOR, check_index, unindexed_rows
+from lancesql.executors.local import LOCAL, VECTOR, check_index
 from lancesql.parse import DIALECT
 from lancesql.settings import SETTINGS, Settings
 from lancesql.writes import PlainScan, plain_scan
@@ -259,15 +259,14 @@ class RayExecutor:
                 ray_remote_args=self.remote_args(),
             ),
         )
-        if unindexed_rows(ds):
-            # Adding appended rows to existing indices is one metadata-sized job on
-            # the driver (lance-ray does it there too).
-            self._run(
-                ctx,
-                ds,
-                "OPTIMIZE",
-                lambda: lance_ray.optimize_indices(str(ds.uri), storage_options=_options(ctx)),
-            )
+        # Adding appended rows to the indices is one job on the driver (lance-ray runs
+        # it there too), as on the local path.
+        self._run(
+            ctx,
+            ds,
+            "OPTIMIZE",
+            lambda: lance_ray.optimize_indices(str(ds.uri), storage_options=_options(ctx)),
+        )
         return metrics
 
     def write_scan(
