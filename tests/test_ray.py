@@ -219,7 +219,6 @@ def test_ctas_and_insert_select_of_a_lance_scan(
 
 def test_optimize(pair: tuple[lancesql.Connection, lancesql.Connection]) -> None:
     """OPTIMIZE's compaction tasks on the workers: the same fragments and rows."""
-    both(pair, "CREATE INDEX ON mnist USING BTREE (label)")
     results = [rows(con, "OPTIMIZE mnist WITH (target_rows_per_fragment = 600)") for con in pair]
     assert results[0] == results[1]
     (before, after, *_), *_ = results[0]

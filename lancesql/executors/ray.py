@@ -21,6 +21,7 @@ import logging
 import pickle
 import re
 import threading
+import types
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -259,6 +260,10 @@ class RayExecutor:
                 ray_remote_args=self.remote_args(),
             ),
         )
+        if metrics is None:  # lance-ray found nothing to compact
+            metrics = types.SimpleNamespace(
+                fragments_removed=0, fragments_added=0, files_removed=0, files_added=0
+            )
         # Adding appended rows to the indices is one job on the driver (lance-ray runs
         # it there too), as on the local path.
         self._run(
