@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import lance
 import pyarrow as pa
@@ -224,14 +225,27 @@ declare(
 )
 
 
-def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
-    """A Lance scanner for ``query`` when it is a plain scan of one Lance table, else None.
+@dataclass(frozen=True)
+class PlainScan:
+    """A query that is a plain scan of one Lance table: what Lance's scanner takes."""
+
+    ds: lance.LanceDataset
+    columns: list[str] | dict[str, str]
+    filter: str | None
+    limit: int | None
+
+    def reader(self) -> pa.RecordBatchReader:
+        """The scan's rows, from Lance's scanner."""
+        return self.ds.scanner(columns=self.columns, filter=self.filter, limit=self.limit).to_reader()
+
+
+def plain_scan(ctx: StatementContext, query: exp.Expression) -> PlainScan | None:
+    """``query`` as a scan of one Lance table when it is one, else None.
 
     ``SELECT a, b AS c, label * 2 AS d FROM t [AT version] WHERE <Lance filter> [LIMIT n]``
-    needs nothing the engine adds: Lance reads, projects and filters it and the rows go
-    straight to the write, without a copy into and out of the engine.
+    needs nothing the engine adds: Lance reads, projects and filters it.
     """
-    fast = analyse(query) if ctx.settings.get("direct_scan") else None
+    fast = analyse(query)
     if fast is None or fast.source != "name" or not fast.alone({"limit"}):
         return None
     table = fast.table
@@ -264,8 +278,19 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
         return None  # let the engine report the unknown column
     plain = [name for name, text in columns.items() if text == quote(name)]
     projection: list[str] | dict[str, str] = plain if len(plain) == len(columns) else columns
+    return PlainScan(ds, projection, condition, fast.limit)
+
+
+def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
+    """A Lance scanner for ``query`` when it is a plain scan of one Lance table (see
+    :func:`plain_scan`), else None: the rows go straight to the write, without a copy
+    into and out of the engine."""
+    if not ctx.settings.get("direct_scan"):
+        return None
+    scan = plain_scan(ctx, query)
+    if scan is None:
+        return None
     try:
-        scanner = ds.scanner(columns=projection, filter=condition, limit=fast.limit)
-        return scanner.to_reader()
+        return scan.reader()
     except (OSError, ValueError):
         return None  # Lance refused it: the engine runs the query instead

@@ -21,16 +21,15 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql.arrow_types import arrow_type, storage_schema
-from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
 from lancesql.errors import (
     DatabaseError,
     IntegrityError,
     NotSupportedError,
     ProgrammingError,
-    is_conflict,
     lance_error,
 )
+from lancesql.executors import executor_for
 from lancesql.lance_sql import to_lance
 from lancesql.parse import tokenize
 from lancesql.query import run_query
@@ -164,16 +163,7 @@ def _add_columns(
         return
     _check_columns(ds, name, computed)
     lance_sql = _lance_transforms(ctx, computed, types)
-    if lance_sql is not None:
-        try:
-            ds.add_columns(lance_sql)
-            return
-        except (OSError, ValueError) as exc:
-            if is_conflict(exc):
-                raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
-            # Lance refused it (an unknown function, a type it cannot coerce): the
-            # engine computes it instead, and reports the error if it is the user's.
-    backfill(ctx, ds, computed, types)
+    executor_for(ctx).add_columns(ctx, ds, computed, types, lance_sql)
 
 
 def _check_columns(
@@ -291,10 +281,7 @@ def _merge(ctx: StatementContext, ds: lance.LanceDataset, name: str, action: exp
         ) from None
     table = table.set_column(table.column_names.index(key), pa.field(key, target_type), keys_cast)
     table = table.cast(storage_schema(table.schema))
-    try:
-        ds.merge(table, left_on=key)
-    except (OSError, ValueError) as exc:
-        raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMNS FROM failed") from exc
+    executor_for(ctx).merge(ctx, ds, table, key)
 
 
 # -- DROP / RENAME / ALTER COLUMN ------------------------------------------------------------

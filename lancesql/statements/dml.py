@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
 from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError, lance_error
+from lancesql.executors import executor_for
 from lancesql.lance_sql import alike, columns_of, quote, to_lance
 from lancesql.query import run_query
 from lancesql.statements.base import statement
@@ -42,12 +43,18 @@ def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     source = tree.expression
     if source is None:
         raise ProgrammingError(f"INSERT INTO {name} needs a SELECT or VALUES")
+    by_name = bool(tree.args.get("by_name"))
+    if listed is None and not by_name:
+        written = executor_for(ctx).write_scan(ctx, source, uri, "append", schema)
+        if written is not None:
+            ds.checkout_latest()
+            committed(ctx, uri, ds)
+            return Result.done(written)
     reader = direct_scan(ctx, source)
     if reader is None:
         result = run_query(ctx, source)
         assert result.reader is not None
         reader = result.reader
-    by_name = bool(tree.args.get("by_name"))
     mapping = _column_mapping(name, schema, reader.schema, listed, by_name)
     stream = Stream(schema, (_conform(b, schema, mapping) for b in reader if b.num_rows))
     try:
