@@ -55,7 +55,8 @@ def pylance(root: Path, q: np.ndarray, metric: str, where: str) -> list[tuple]:
         prefilter=True,
         nearest={"column": "emb", "q": q, "k": 10, "metric": metric, "use_index": False},
     )
-    return sorted(zip(got["id"].to_pylist(), got["_distance"].to_pylist()), key=lambda r: r[1])
+    rows = zip(got["id"].to_pylist(), got["_distance"].to_pylist(), strict=True)
+    return sorted(rows, key=lambda r: (r[1], r[0]))
 
 
 def explain(cur: lancesql.Cursor, q: np.ndarray, where: str) -> str:

@@ -26,7 +26,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lancesql.settings import declare
-from lancesql.udfs.search_plan import dataset_key
 
 declare(
     "vector_search_cache_bytes",
@@ -55,11 +54,17 @@ class Cached:
 
 
 _LOCK = threading.Lock()
-_CACHE: OrderedDict[tuple[int, int, str, str], Cached] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, int, str, str, str], Cached] = OrderedDict()
 
 
-def _key(ds: lance.LanceDataset, filter: str, column: str) -> tuple[int, int, str, str]:
-    return (dataset_key(ds), ds.version, filter, column)
+def _key(ds: lance.LanceDataset, filter: str, column: str) -> tuple[str, int, str, str, str]:
+    """Shared by every connection that opens this version: the path and version, and the
+    newest data file's name (a uuid), since a table dropped and made again at the same
+    path starts at the same version numbers."""
+    fragments = ds.get_fragments()
+    files = fragments[-1].data_files() if fragments else []
+    newest = f"{len(fragments)}:{files[0].path if files else ''}"
+    return (str(ds.uri), ds.version, newest, filter, column)
 
 
 def lookup(ds: lance.LanceDataset, filter: str, column: str) -> Cached | None:
@@ -109,6 +114,7 @@ def nearest(
     row tied with the k-th too when ``with_ties``)."""
     q = np.asarray(query, dtype=np.float32)
     dots = cached.vectors @ q
+    distance: np.ndarray
     if metric == "cosine":
         norms = cached.norms * np.float32(np.linalg.norm(q))
         distance = 1 - dots / np.where(norms == 0, np.float32(np.nan), norms)

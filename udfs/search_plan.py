@@ -116,7 +116,7 @@ _LAYOUTS: OrderedDict[tuple[int, int, str], IvfLayout | None] = OrderedDict()
 _MATCHING: OrderedDict[tuple[int, int, str, str], Matching] = OrderedDict()
 
 
-def dataset_key(ds: lance.LanceDataset) -> int:
+def _handle(ds: lance.LanceDataset) -> int:
     with _LOCK:
         if ds not in _HANDLES:
             _HANDLES[ds] = next(_NEXT)
@@ -135,7 +135,7 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> 
 def ivf_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
     """The partition layout of IVF index ``index`` in this version of ``ds`` (cached), or
     None when the index does not expose it (not IVF, or its files cannot be read)."""
-    key = (dataset_key(ds), ds.version, index)
+    key = (_handle(ds), ds.version, index)
     if key in _LAYOUTS:
         return _LAYOUTS[key]
     return _remember(_LAYOUTS, key, _read_layout(ds, index), 8)
@@ -188,7 +188,7 @@ def matching(ds: lance.LanceDataset, index: str, layout: IvfLayout, filter: str)
     The row ids come through the scalar indices; rows not in the index (appended after
     it was built) count in the total only: Lance searches them flat anyway.
     """
-    key = (dataset_key(ds), ds.version, index, filter)
+    key = (_handle(ds), ds.version, index, filter)
     cached = _MATCHING.get(key)
     if cached is not None:
         return cached
