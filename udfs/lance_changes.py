@@ -62,9 +62,7 @@ def lance_changes(
     """The rows changed between ``from_version`` and ``to_version`` (the latest when
     omitted), of ``branch`` when given."""
     if not isinstance(uri, str) or not uri:
-        raise ProgrammingError(
-            "lance_changes() needs a table name or a dataset URI as its first argument"
-        )
+        raise ProgrammingError("lance_changes() needs a table name or a dataset URI as its first argument")
     if from_version is None:
         raise ProgrammingError(
             "lance_changes() needs the version to compare from: "
@@ -167,23 +165,15 @@ def _lineage(old: lance.LanceDataset, new: lance.LanceDataset, schema: pa.Schema
 
 
 # -- row ids -----------------------------------------------------------------------------------
-def _row_id_comparison(
-    old: lance.LanceDataset, new: lance.LanceDataset, schema: pa.Schema
-) -> pa.Table:
+def _row_id_comparison(old: lance.LanceDataset, new: lance.LanceDataset, schema: pa.Schema) -> pa.Table:
     columns = ["_rowid", "_row_last_updated_at_version"]
     before = old.to_table(columns=columns)
     after = new.to_table(columns=columns)
-    inserted = after.filter(pc.invert(pc.is_in(after["_rowid"], value_set=before["_rowid"])))[
-        "_rowid"
-    ]
-    deleted = before.filter(pc.invert(pc.is_in(before["_rowid"], value_set=after["_rowid"])))[
-        "_rowid"
-    ]
+    inserted = after.filter(pc.invert(pc.is_in(after["_rowid"], value_set=before["_rowid"])))["_rowid"]
+    deleted = before.filter(pc.invert(pc.is_in(before["_rowid"], value_set=after["_rowid"])))["_rowid"]
     both = after.join(before, "_rowid", join_type="inner", right_suffix="_before")
     changed = both.filter(
-        pc.not_equal(
-            both["_row_last_updated_at_version"], both["_row_last_updated_at_version_before"]
-        )
+        pc.not_equal(both["_row_last_updated_at_version"], both["_row_last_updated_at_version_before"])
     )["_rowid"]
     return _stack(
         schema,
@@ -213,9 +203,7 @@ def _take(ds: lance.LanceDataset, row_ids: Any, schema: pa.Schema) -> pa.Table:
 def _full_comparison(old: lance.LanceDataset, new: lance.LanceDataset) -> pa.Table:
     """``EXCEPT ALL`` both ways, over the columns both versions share."""
     shared = [
-        f.name
-        for f in new.schema
-        if f.name in old.schema.names and old.schema.field(f.name).type == f.type
+        f.name for f in new.schema if f.name in old.schema.names and old.schema.field(f.name).type == f.type
     ]
     schema = pa.schema(
         [pa.field("_change", pa.string(), nullable=False)]

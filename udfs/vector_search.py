@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import lance
 import numpy as np
 import pyarrow as pa
 
@@ -23,6 +24,7 @@ from lancesql.udfs.search import (
     read_columns,
     vector_index,
 )
+from lancesql.udfs.search_cache import Cached, nearest
 from lancesql.udfs.search_plan import describe
 
 
@@ -67,12 +69,23 @@ def vector_search(
     wanted = read_columns(ds, columns, "_distance")
     try:
         plan = plan_search(
-            session, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
+            session,
+            ds,
+            column,
+            vector,
+            k,
+            filter,
+            metric,
+            nprobes,
+            refine_factor,
+            use_index,
+            cache=True,
         )
         if not isinstance(with_ties, bool):
             raise ProgrammingError(f"{name}(): with_ties must be true or false; got {with_ties!r}")
         fetch = k + 1 if with_ties else k
-        while True:
+        scanner = None
+        while plan.cached is None:
             scanner = ds.scanner(
                 columns=wanted,
                 filter=filter,
@@ -89,12 +102,12 @@ def vector_search(
                 break
             if len(distances) < fetch or distances[-1] > distances[k - 1]:
                 # the rows up to the last one tied with the k-th
-                last = int(
-                    np.searchsorted(distances, distances[min(k, len(distances)) - 1], "right")
-                )
+                last = int(np.searchsorted(distances, distances[min(k, len(distances)) - 1], "right"))
                 result = result.slice(0, last)
                 break
             fetch *= 2
+        if plan.cached is not None:
+            result = _take_nearest(ds, plan.cached, vector, plan.nearest["metric"], k, with_ties, wanted)
     except (OSError, ValueError) as exc:
         what = f"{name}(): the filter {filter!r} failed" if filter else f"{name}() failed"
         raise lance_error(exc, what) from exc
@@ -105,12 +118,31 @@ def vector_search(
             "k": str(k),
         }
         for key in ("nprobes", "minimum_nprobes", "refine_factor"):
-            if key in plan.nearest:
+            if key in plan.nearest and plan.cached is None:
                 details[key] = str(plan.nearest[key])
-        if plan.probed:
+        if plan.probed and plan.cached is None:
             details["partitions probed (partition:matching/rows)"] = describe(plan.probed)
         index = vector_index(ds, column)
         if index is not None:
             details["vector index"] = f"{index.name} ({index.index_type}, {index.metric})"
-        record_search(name, ds, wanted, filter, details, scanner)
+        record_search(name, ds, wanted, filter, details, *([scanner] if scanner else []))
     return result
+
+
+def _take_nearest(
+    ds: lance.LanceDataset,
+    cached: Cached,
+    vector: np.ndarray,
+    metric: str,
+    k: int,
+    with_ties: bool,
+    wanted: list[str],
+) -> pa.Table:
+    """The nearest rows among the cached matching rows, read by row id, nearest first."""
+    row_ids, distances = nearest(cached, vector, metric, k, with_ties)
+    columns = [c for c in wanted if c != "_distance"]
+    if len(row_ids):
+        rows = ds._take_rows(pa.array(row_ids, pa.uint64()), columns=columns)
+    else:
+        rows = ds.schema.empty_table().select(columns)
+    return rows.append_column("_distance", pa.array(distances, pa.float32()))
