@@ -237,6 +237,29 @@ def alike(text: str, schema: pa.Schema) -> bool:
     return _predicate_alike(tree, types)
 
 
+def alike_part(text: str, schema: pa.Schema) -> tuple[str | None, bool]:
+    """The conjuncts of the filter ``text`` that Lance reads alike (see :func:`alike`),
+    joined by AND (None: none), and whether they are the whole filter: a search that
+    must read a WHERE as SQL does prefilters by that part and leaves the rest to the
+    engine.
+
+    >>> import pyarrow as pa
+    >>> s = pa.schema([("d", pa.decimal128(15, 2)), ("k", pa.int32())])
+    >>> alike_part("k = 1 AND d = 0.04", s), alike_part("d = 0.04", s), alike_part("k IN (1, 2)", s)
+    (('k = 1', False), (None, False), ('k IN (1, 2)', True))
+    """
+    try:
+        tree = sqlglot.parse_one(text, read=_DIALECT)
+    except sqlglot.errors.SqlglotError:
+        return None, False
+    if not isinstance(tree, exp.Expression):
+        return None, False
+    types = {f.name: f.type for f in schema}
+    conjuncts = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
+    kept = [c for c in conjuncts if _predicate_alike(c, types)]
+    return (_generate(exp.and_(*kept)) if kept else None), len(kept) == len(conjuncts)
+
+
 def _predicate_alike(node: exp.Expression, types: dict[str, pa.DataType]) -> bool:
     if isinstance(node, (exp.And, exp.Or)):
         return _predicate_alike(node.this, types) and _predicate_alike(node.expression, types)

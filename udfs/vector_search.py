@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError
+from lancesql.lance_sql import alike_part
 from lancesql.settings import declare, parse_bool
 from udfs.plans import is_collecting, record_search
 from udfs.registry import table_function
@@ -300,11 +301,19 @@ def vector_search(
     refine_factor: int | None = None,
     version: VersionRef = None,
     use_index: Any = True,
+    as_where: bool = False,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` rows of ``table`` nearest ``query`` in ``column`` among the rows
-    ``filter`` keeps, with their ``_distance``, nearest first."""
+    ``filter`` keeps, with their ``_distance``, nearest first.
+
+    ``as_where`` (set by the ``order_by_distance`` rule, which keeps its WHERE and LIMIT
+    in the query) says the filter is a query's WHERE, to be read as SQL reads it: when
+    Lance would read part of it otherwise (a literal of another type than its column,
+    see :func:`lancesql.lance_sql.alike`), every row that the part Lance reads alike
+    keeps is returned, nearest first, for the engine to filter and limit.
+    """
     name = "vector_search"
     ds = open_table(connection, name, table, version)
     field = field_of(ds, name, column)
@@ -321,6 +330,11 @@ def vector_search(
     if filter is not None and not isinstance(filter, str):
         raise ProgrammingError(f"{name}(): filter must be a condition, e.g. filter => 'label = 3'")
     wanted = read_columns(ds, columns, "_distance")
+    if as_where is True and filter is not None:
+        lance_part, whole = alike_part(filter, ds.schema)
+        if not whole:  # the engine filters: an exact search over every row Lance may keep
+            filter, use_index = lance_part, False
+            k = max(count_matching(ds, filter) if filter else ds.count_rows(), 1)
     try:
         plan = plan_search(
             connection, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
