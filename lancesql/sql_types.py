@@ -87,6 +87,32 @@ def arrow_type(dtype: exp.DataType) -> pa.DataType:
 _UTC_NAMES = {"Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "+00:00"}
 
 
+#: Arrow types both engines CAST to by these SQL names.
+_SQL_NAMES = {
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INT",
+    pa.int64(): "BIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.string(): "VARCHAR",
+    pa.date32(): "DATE",
+}
+
+
+def sql_type(dtype: pa.DataType) -> exp.DataType | None:
+    """The SQL type both engines CAST to for an Arrow column type, or None.
+
+    >>> sql_type(pa.decimal128(15, 2)).sql("duckdb"), sql_type(pa.int8()).sql("duckdb"), sql_type(pa.binary())
+    ('DECIMAL(15, 2)', 'TINYINT', None)
+    """
+    if pa.types.is_decimal128(dtype):
+        return exp.DataType.build(f"DECIMAL({dtype.precision}, {dtype.scale})", dialect="duckdb")
+    name = _SQL_NAMES.get(dtype)
+    return exp.DataType.build(name, dialect="duckdb") if name else None
+
+
 def storage_type(dtype: pa.DataType) -> pa.DataType:
     """The type lancesql stores for an engine's output type: view and small binary
     types become the plain types Lance and the public datasets use, list items are

@@ -23,7 +23,7 @@ from sqlglot import exp
 from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
 from lancesql.errors import DatabaseError, IntegrityError, NotSupportedError, ProgrammingError
-from lancesql.lance_sql import to_lance
+from lancesql.lance_sql import assignable, to_lance
 from lancesql.parse import tokenize
 from lancesql.sql_types import arrow_type, storage_schema
 from lancesql.statements import command_tokens, statement
@@ -155,7 +155,7 @@ def _add_columns(
             raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
         return
     _check_columns(ds, name, computed)
-    lance_sql = _lance_transforms(ctx, computed, types)
+    lance_sql = _lance_transforms(ctx, ds, computed, types)
     if lance_sql is not None:
         try:
             ds.add_columns(lance_sql)
@@ -196,12 +196,19 @@ def _computed(action: exp.Expression) -> exp.Expression | None:
 
 
 def _lance_transforms(
-    ctx: StatementContext, computed: dict[str, exp.Expression], types: dict[str, pa.DataType | None]
+    ctx: StatementContext,
+    ds: lance.LanceDataset,
+    computed: dict[str, exp.Expression],
+    types: dict[str, pa.DataType | None],
 ) -> dict[str, str] | None:
-    """Lance SQL for every column, or None when any needs the engine."""
+    """Lance SQL for every column, or None when any needs the engine (one Lance would
+    compute otherwise than the engine: see :func:`lancesql.lance_sql.assignable`)."""
     out = {}
     for column, expression in computed.items():
         declared = types[column]
+        value = to_lance(expression, ctx.params)
+        if value is None or not assignable(value, declared, ds.schema):
+            return None
         target = expression
         if declared is not None:
             sql_type = _lance_cast_type(declared)
