@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lancesql
 from benchmarks.report import median_ms, write_section
-from udfs.lance_changes import ChangesWarning
+from lancesql.udfs.lance_changes import ChangesWarning
 
 CHANGED = 1_000
 

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     import open_clip
     import torch
 
-    from udfs import clip
+    from lancesql.udfs import clip
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_embed_"))
     checkpoint = args.pretrained

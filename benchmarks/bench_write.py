@@ -55,7 +55,7 @@ def register_functions() -> dict[str, Callable[[bytes | None], float | None]]:
     import pyarrow.compute as pc
     from PIL import Image
 
-    from udfs.registry import scalar_function
+    from lancesql.udfs.registry import scalar_function
 
     def image_mean_one(data: bytes | None) -> float | None:
         if data is None:

@@ -12,19 +12,7 @@ from typing import Any
 
 from lancesql.connection import Connection, connect
 from lancesql.cursor import Cursor
-from lancesql.errors import (
-    DatabaseError,
-    DataError,
-    Error,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    ProgrammingError,
-    Warning,
-)
-from lancesql.types import (
+from lancesql.dbapi_types import (
     BINARY,
     DATETIME,
     NUMBER,
@@ -37,6 +25,18 @@ from lancesql.types import (
     TimeFromTicks,
     Timestamp,
     TimestampFromTicks,
+)
+from lancesql.errors import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
 )
 
 #: PEP 249: the DB-API level supported.

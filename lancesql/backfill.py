@@ -32,12 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lance.udf import BatchUDFCheckpoint
 from sqlglot import exp
+from tqdm import tqdm
 
+from lancesql.arrow_types import storage_type
 from lancesql.context import StatementContext
-from lancesql.errors import DataError, Error, InternalError, ProgrammingError
+from lancesql.errors import DataError, Error, InternalError, ProgrammingError, lance_error
 from lancesql.settings import declare
-from lancesql.sql_types import storage_type
-from lancesql.writes import LocalQuery, lance_error, local_select
+from lancesql.writes import LocalQuery, local_select
 
 
 def _default_checkpoint_dir() -> str:
@@ -250,8 +251,6 @@ class _Progress:
     def __init__(self, total: int, desc: str):
         self._bar = None
         if sys.stderr.isatty() and not os.environ.get("TQDM_DISABLE"):
-            from tqdm import tqdm
-
             self._bar = tqdm(total=total, desc=desc, unit="rows", file=sys.stderr)
 
     def update(self, rows: int) -> None:

@@ -14,7 +14,7 @@ import datetime as dt
 import os
 import posixpath
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -26,6 +26,35 @@ from lancesql.errors import OperationalError, ProgrammingError
 VersionRef: TypeAlias = int | str | dt.datetime | None
 
 SUFFIX = ".lance"
+
+#: Where Lance keeps a branch inside its dataset: ``<uri>/tree/<branch>`` opens, reads
+#: and writes that branch as a dataset of its own (tags and branches stay shared).
+BRANCH_DIR = "/tree/"
+
+#: The name of every dataset's first line of versions, which no branch may take.
+MAIN = "main"
+
+
+def branch_uri(uri: str, branch: str | None) -> str:
+    """The URI that opens ``branch`` of the dataset at ``uri`` (``main``: ``uri`` itself).
+
+    >>> branch_uri("/r/t.lance", "exp"), branch_uri("/r/t.lance/tree/exp", "main")
+    ('/r/t.lance/tree/exp', '/r/t.lance')
+    """
+    base = split_branch(uri)[0]
+    return base if branch in (None, MAIN) else f"{base}{BRANCH_DIR}{branch}"
+
+
+def split_branch(uri: str) -> tuple[str, str | None]:
+    """A dataset URI and the branch it opens (None: main).
+
+    >>> split_branch("/r/t.lance/tree/exp"), split_branch("/r/tree/t.lance")
+    (('/r/t.lance', 'exp'), ('/r/tree/t.lance', None))
+    """
+    base, sep, branch = uri.rpartition(BRANCH_DIR)
+    if sep and base.endswith(SUFFIX) and branch and "/" not in branch:
+        return base, branch
+    return uri, None
 
 
 def is_uri(name: str) -> bool:
@@ -60,6 +89,9 @@ class Catalog:
                     f"(mkdir -p {root}) or pass the directory that holds your *.lance datasets"
                 )
         self.root = root.rstrip("/")
+        #: The branch that bare table names read and write (``USE BRANCH``); the
+        #: connection points this at its ``branch`` setting.
+        self.current_branch: Callable[[], str | None] = lambda: None
         self._latest: dict[str, lance.LanceDataset] = {}
         self._pinned: dict[tuple[str, int], lance.LanceDataset] = {}
         self._lock = threading.Lock()
@@ -69,15 +101,18 @@ class Catalog:
         """The URI of table ``name`` under the root (which may not exist yet)."""
         return f"{self.root}/{name}{SUFFIX}"
 
-    def resolve_uri(self, name_or_uri: str) -> str:
+    def resolve_uri(self, name_or_uri: str, branch: str | None = None) -> str:
         """A bare name is a table under the root; anything path-like is taken as a URI.
 
         A relative path means the root, in every statement, reading and writing alike
         (``'subsets/x.lance'`` is ``<root>/subsets/x.lance``, on a remote root too); an
-        absolute path, ``~/...`` or a URI with a scheme is taken as written.
+        absolute path, ``~/...`` or a URI with a scheme is taken as written. With
+        ``branch`` the URI opens that branch (which must exist); without it, a bare name of
+        a table that has the connection's current branch (``USE BRANCH``) opens that
+        branch, and every other name its main line.
 
         >>> c = Catalog.__new__(Catalog)
-        >>> c.root, c.is_local = "/data", True
+        >>> c.root, c.is_local, c.current_branch = "/data", True, lambda: None
         >>> c.resolve_uri("t"), c.resolve_uri("subsets/x.lance"), c.resolve_uri("./y.lance")
         ('/data/t.lance', '/data/subsets/x.lance', '/data/y.lance')
         >>> c.resolve_uri("/abs/z.lance"), c.resolve_uri("s3://b/z.lance/")
@@ -86,6 +121,16 @@ class Catalog:
         >>> c.resolve_uri("./subsets/x.lance")
         's3://bucket/db/subsets/x.lance'
         """
+        uri = self._resolve(name_or_uri)
+        if branch is not None:
+            return self.branch_of(uri, branch)
+        if not is_uri(name_or_uri):
+            current = self.current_branch()
+            if current not in (None, MAIN) and self.has_branch(uri, current):
+                return branch_uri(uri, current)
+        return uri
+
+    def _resolve(self, name_or_uri: str) -> str:
         if not is_uri(name_or_uri):
             return self.uri_for(name_or_uri)
         if "://" in name_or_uri:
@@ -97,8 +142,45 @@ class Catalog:
             return os.path.normpath(os.path.join(self.root, path))
         return f"{self.root}/{posixpath.normpath(path)}"
 
+    def branch_of(self, uri: str, branch: str) -> str:
+        """The URI of ``branch`` of the dataset at ``uri``, or a ProgrammingError that lists
+        the branches it has."""
+        if not isinstance(branch, str) or not branch:
+            raise ProgrammingError(f"a branch is named by a string, not {branch!r}")
+        base = split_branch(uri)[0]
+        if branch == MAIN:
+            return base
+        if not self.has_branch(base, branch):
+            raise self.unknown_branch(base, branch)
+        return branch_uri(base, branch)
+
+    def has_branch(self, uri: str, branch: str) -> bool:
+        """Whether the dataset at ``uri`` has branch ``branch`` (one file test when local)."""
+        base = split_branch(uri)[0]
+        if "://" not in base:
+            return os.path.isfile(os.path.join(base, "_refs", "branches", f"{branch}.json"))
+        try:
+            return branch in self._open_latest(base).branches.list()
+        except ProgrammingError:
+            return False
+
+    def branches(self, uri: str) -> dict[str, Any]:
+        """The branches of the dataset at ``uri``, by name, as Lance lists them."""
+        return dict(self._open_latest(split_branch(uri)[0]).branches.list())
+
+    def unknown_branch(self, uri: str, branch: str) -> ProgrammingError:
+        """The error for a branch the dataset at ``uri`` does not have."""
+        name = self.name_of(uri)
+        known = ", ".join(repr(b) for b in sorted(self.branches(uri))) or "none"
+        return ProgrammingError(
+            f"table {name!r} has no branch {branch!r} (branches: 'main', {known}); create it "
+            f"with ALTER TABLE {name} CREATE BRANCH '{branch}'"
+        )
+
     def name_of(self, uri: str) -> str:
-        """The table name for messages: ``train`` for ``<root>/train.lance``, else the URI."""
+        """The table name for messages: ``train`` for ``<root>/train.lance`` (or one of its
+        branches), else the URI."""
+        uri = split_branch(uri)[0]
         prefix = self.root + "/"
         if uri.startswith(prefix) and uri.endswith(SUFFIX) and "/" not in uri[len(prefix) :]:
             return uri[len(prefix) : -len(SUFFIX)]
@@ -117,6 +199,8 @@ class Catalog:
         ``storage_options`` (endpoint, keys, region) that open the datasets, which
         pyarrow's filesystems would need translated store by store.
         """
+        # Imported here: Lance's namespace client takes seconds to import, and only a
+        # remote root's listing needs it.
         from lance.namespace import DirectoryNamespace
         from lance_namespace import ListTablesRequest
 
@@ -153,36 +237,57 @@ class Catalog:
     # -- datasets ------------------------------------------------------------------------
     def open(self, ref: TableRef) -> lance.LanceDataset:
         """The dataset ``ref`` names, at its version (the latest when ``None``)."""
-        latest = self._open_latest(ref.uri)
+        uri = ref.uri
+        latest = self._open_latest(uri)
         if ref.version is None:
             return latest
-        number = self.resolve_version(latest, ref.uri, ref.version)
-        key = (ref.uri, number)
+        if isinstance(ref.version, str):
+            # a tag names a version of the branch it was made on, whichever is asked
+            tagged = self._tag_branch(latest, ref.version)
+            if tagged is not None and tagged != split_branch(uri)[1]:
+                uri = branch_uri(uri, tagged)
+                latest = self._open_latest(uri)
+        number = self.resolve_version(latest, uri, ref.version)
+        key = (uri, number)
         with self._lock:
             pinned = self._pinned.get(key)
-        if pinned is not None and not _manifest_kept(ref.uri, number):
+        if pinned is not None and not _manifest_kept(uri, number):
             # another process cleaned this version up since it was cached
             with self._lock:
                 self._pinned.pop(key, None)
-            raise self._missing_version(latest, ref.uri, number)
+            raise self._missing_version(latest, uri, number)
         if pinned is None:
             try:
                 pinned = latest.checkout_version(number)
             except (OSError, ValueError) as exc:
-                raise self._missing_version(latest, ref.uri, number) from exc
+                raise self._missing_version(latest, uri, number) from exc
             with self._lock:
                 self._pinned[key] = pinned
         return pinned
+
+    @staticmethod
+    def _tag_branch(ds: lance.LanceDataset, tag: str) -> str | None:
+        """The branch tag ``tag`` points into (None: main or no such tag)."""
+        try:
+            tags: dict[str, Any] = dict(ds.tags.list())
+        except (OSError, ValueError):
+            return None
+        return (tags.get(tag) or {}).get("branch") or None
 
     def latest(self, uri: str) -> lance.LanceDataset:
         """The newest version of the dataset at ``uri``."""
         return self._open_latest(uri)
 
     def forget(self, uri: str) -> None:
-        """Drop cached handles of ``uri`` (after DROP TABLE or an overwrite)."""
+        """Drop cached handles of ``uri`` and its branches (after DROP TABLE, an
+        overwrite, DROP BRANCH)."""
+        def gone(key: str) -> bool:
+            return key == uri or key.startswith(uri + BRANCH_DIR)
+
         with self._lock:
-            self._latest.pop(uri, None)
-            for key in [k for k in self._pinned if k[0] == uri]:
+            for name in [k for k in self._latest if gone(k)]:
+                del self._latest[name]
+            for key in [k for k in self._pinned if gone(k[0])]:
                 del self._pinned[key]
 
     def refreshed(self, ds: lance.LanceDataset) -> None:
@@ -253,7 +358,7 @@ class Catalog:
         kept = sorted(v["version"] for v in ds.versions())
         name = self.name_of(uri)
         span = f"{kept[0]}..{kept[-1]}" if kept else "none"
-        if kept and 1 <= number < kept[0]:
+        if kept and 1 <= number < kept[-1] and number not in kept:
             return OperationalError(
                 f"version {number} of table {name!r} was removed by cleanup; the versions kept "
                 f"are {span} (SHOW VERSIONS FROM {name})"
@@ -263,6 +368,9 @@ class Catalog:
         )
 
     def _missing_table(self, uri: str, exc: BaseException | None) -> Exception:
+        base, branch = split_branch(uri)
+        if branch is not None and self.exists(base):
+            return self.unknown_branch(base, branch)
         name = self.name_of(uri)
         if name != uri:
             try:

@@ -19,6 +19,7 @@ An error prints as one line on standard error, without a traceback unless
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import contextlib
 import csv
@@ -35,9 +36,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+import lancesql
 from lancesql.errors import Error, ProgrammingError
+from lancesql.html import blob_note
 from lancesql.parse import tokenize
+from lancesql.ui import main as ui_main
 
 FORMATS = ("table", "csv", "json", "parquet")
 HISTORY = os.path.expanduser(os.environ.get("LANCESQL_HISTORY", "~/.lancesql_history"))
@@ -95,14 +100,6 @@ def is_complete(buffer: str) -> bool:
 
 # -- rendering values ---------------------------------------------------------------------
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF8", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-)
 
 
 def size_note(data: bytes) -> str:
@@ -111,26 +108,9 @@ def size_note(data: bytes) -> str:
     >>> size_note(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(1200)), size_note(b"abc")
     ('<PNG 1.2 kB>', '<BLOB 3 B>')
     """
-    kind = "BLOB"
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            kind = name
-            break
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        kind = "WEBP"
-    return f"<{kind} {human_bytes(len(data))}>"
+    return f"<{blob_note(data)}>"
 
 
-def human_bytes(n: int) -> str:
-    """``1234`` -> ``'1.2 kB'`` (decimal units, as file managers show them)."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            return f"{value:.1f} {unit}"
-    return f"{n} B"  # pragma: no cover
 
 
 def display(value: Any, width: int = 60) -> str:
@@ -315,8 +295,6 @@ def write_json(reader: pa.RecordBatchReader, out: IO[str]) -> None:
 
 def write_parquet(reader: pa.RecordBatchReader, out: Any) -> None:
     """Parquet, streamed batch by batch."""
-    import pyarrow.parquet as pq
-
     sink = pa.PythonFile(out, mode="w")
     with pq.ParquetWriter(sink, reader.schema) as writer:
         for batch in reader:
@@ -330,8 +308,6 @@ class Session:
     """A connection, an output, and the options a shell can change."""
 
     def __init__(self, args: argparse.Namespace):
-        import lancesql
-
         options = dict(_pairs(args.storage_option, "--storage-option"))
         settings = dict(_pairs(args.set, "--set"))
         self.connection = lancesql.connect(
@@ -441,8 +417,6 @@ def line_reader() -> Callable[[str], str]:
         with contextlib.suppress(OSError):
             readline.read_history_file(HISTORY)
         readline.set_history_length(10_000)
-        import atexit
-
         atexit.register(_save_history, readline)
     except ImportError:  # no readline (Windows): plain input
         pass
@@ -526,8 +500,6 @@ def dot_command(session: Session, line: str) -> bool:
 
 
 def _version() -> str:
-    import lancesql
-
     return lancesql.__version__
 
 
@@ -588,8 +560,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``lancesql`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["ui"]:  # `lancesql ui [ROOT] ...`: the local web page
-        from lancesql.ui import main as ui_main
-
         return ui_main(argv[1:])
     args = parser().parse_args(argv)
     try:

@@ -17,7 +17,7 @@ from lancesql.errors import InterfaceError, NotSupportedError
 from lancesql.parse import Parsed, parse
 from lancesql.result import QueryResult
 from lancesql.settings import Settings
-from udfs import SCALAR_FUNCTIONS
+from lancesql.udfs import SCALAR_FUNCTIONS
 
 _PARSE_CACHE_SIZE = 256
 
@@ -39,6 +39,7 @@ class Connection:
     ):
         self.catalog = Catalog(root, storage_options)
         self.settings = Settings(settings)
+        self.catalog.current_branch = lambda: self.settings.get("branch")
         self.engine: Engine = create_engine(engine)
         for function in SCALAR_FUNCTIONS.values():
             self.engine.register_function(function.bind(self))

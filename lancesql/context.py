@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from lancesql.catalog import Catalog
-from lancesql.engines.base import EngineCursor
+from lancesql.engines.base import Engine, EngineCursor
 from lancesql.settings import Settings
+from lancesql.udfs.registry import Session
 
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+
+class EngineSession(Session, Protocol):
+    """What a statement uses of its connection: the functions' session, and the engine
+    (a :class:`lancesql.Connection` is one)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def temp_views(self) -> dict[str, str]: ...
 
 
 @dataclass
@@ -38,7 +47,7 @@ class Result:
 class StatementContext:
     """One statement's run: the connection, the engine session, the bound parameters."""
 
-    connection: Connection
+    connection: EngineSession
     engine: EngineCursor
     params: Sequence[Any] = ()
     #: What the cursor has registered on ``engine``, by name (kept across statements,

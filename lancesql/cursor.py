@@ -11,17 +11,15 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import pyarrow as pa
 
 from lancesql import statements
-from lancesql.context import Result, StatementContext
+from lancesql.context import EngineSession, Result, StatementContext
+from lancesql.dbapi_types import type_code
 from lancesql.errors import Error, InterfaceError, ProgrammingError, translate
-from lancesql.types import type_code
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.parse import Parsed
 
 log = logging.getLogger("lancesql")
 
@@ -82,6 +80,15 @@ def _parameters(parameters: Any) -> list[Any]:
                 "or 1-d array of numbers for a vector"
             ) from None
     return params
+
+
+class Connection(EngineSession, Protocol):
+    """What a cursor uses of its :class:`lancesql.Connection`."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def parse(self, sql: str) -> Parsed: ...
 
 
 class Cursor:

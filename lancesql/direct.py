@@ -33,25 +33,9 @@ from sqlglot import exp
 
 from lancesql import lance_sql
 from lancesql.errors import Error
+from lancesql.fast_path import answers_alone
 from lancesql.rewrite.bind_table_functions import META_KEY
-from udfs.registry import Source
-
-#: Clauses that make a select more than a use of one source that Lance and Arrow answer
-#: alike: the picks here add grouping, :mod:`lancesql.direct_aggregate` adds LIMIT.
-BEYOND_ONE_SOURCE = (
-    "having",
-    "order",
-    "distinct",
-    "joins",
-    "laterals",
-    "qualify",
-    "with_",
-    "with",
-    "windows",
-    "into",
-    "sample",
-)
-_CLAUSES = ("group", *BEYOND_ONE_SOURCE)
+from lancesql.udfs.registry import Source
 
 
 @dataclass(frozen=True)
@@ -69,7 +53,7 @@ class Picked:
 def picked_columns(tree: exp.Expression) -> Picked | None:
     """What ``tree`` picks, when it only picks columns of one source, perhaps filtered
     and limited."""
-    if not isinstance(tree, exp.Select) or any(tree.args.get(c) for c in _CLAUSES):
+    if not isinstance(tree, exp.Select) or not answers_alone(tree, accepts={"limit", "offset"}):
         return None
     limit = _integer(tree.args.get("limit"))
     offset = _integer(tree.args.get("offset"))

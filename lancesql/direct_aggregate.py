@@ -32,10 +32,10 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql import lance_sql
-from lancesql.direct import BEYOND_ONE_SOURCE, column_name, condition_of, lance_filter, only_source
+from lancesql.direct import column_name, condition_of, lance_filter, only_source
+from lancesql.fast_path import answers_alone
 
 #: Clauses that make a grouped select more than a grouping (and a filter).
-_CLAUSES = ("limit", "offset", *BEYOND_ONE_SOURCE)
 
 #: SQL aggregate -> Arrow's hash aggregate.
 _FUNCTIONS: dict[type[exp.Expression], str] = {
@@ -72,7 +72,7 @@ class Grouping:
 
 def grouping(tree: exp.Expression) -> Grouping | None:
     """The grouping ``tree`` asks for, when it has the shape described above."""
-    if not isinstance(tree, exp.Select) or any(tree.args.get(c) for c in _CLAUSES):
+    if not isinstance(tree, exp.Select) or not answers_alone(tree, accepts={"group"}):
         return None
     table = only_source(tree)
     if table is None:

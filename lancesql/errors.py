@@ -9,6 +9,9 @@ code catches one hierarchy whatever the engine.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from lance.commit import CommitConflictError
 
 
 class Warning(Exception):
@@ -51,31 +54,13 @@ class NotSupportedError(DatabaseError):
     """The statement or call is not supported (``rollback()``, say)."""
 
 
-_DUCKDB_CLASSES: dict[str, type[Error]] = {
-    "ParserException": ProgrammingError,
-    "CatalogException": ProgrammingError,
-    "BinderException": ProgrammingError,
-    "SyntaxException": ProgrammingError,
-    "InvalidInputException": ProgrammingError,
-    "ConversionException": DataError,
-    "OutOfRangeException": DataError,
-    "InvalidTypeException": DataError,
-    "TypeMismatchException": DataError,
-    "ConstraintException": IntegrityError,
-    "NotImplementedException": NotSupportedError,
-    "InternalException": InternalError,
-    "IOException": OperationalError,
-    "HTTPException": OperationalError,
-    "OutOfMemoryException": OperationalError,
-    "InterruptException": OperationalError,
-}
-
-_DATAFUSION_PATTERNS: list[tuple[re.Pattern[str], type[Error]]] = [
-    (re.compile(r"SQL error|ParserError|Schema error|Plan\(|Error during planning"), ProgrammingError),
-    (re.compile(r"Cast error|Arrow error: (Cast|Invalid argument)|Compute error"), DataError),
-    (re.compile(r"not implemented|NotImplemented|This feature is not implemented"), NotSupportedError),
-    (re.compile(r"IO error|Object Store|ObjectStore"), OperationalError),
-]
+#: How each engine's errors map to the classes above: a function from an engine's
+#: exception to its class, or None when the exception is not that engine's. Each engine
+#: adapter adds its own when imported (see ``lancesql/engines/``): those that know an
+#: error by its class (DuckDB's) are asked before those that guess from its message
+#: (DataFusion's, which have no classes of their own).
+ERRORS_BY_CLASS: list[Callable[[BaseException], type[Error] | None]] = []
+ERRORS_BY_MESSAGE: list[Callable[[BaseException], type[Error] | None]] = []
 
 
 #: Errors that lancesql's SQL functions raised inside an engine, by message (see below).
@@ -117,16 +102,11 @@ def translate(exc: BaseException) -> Error:
     if _RAISED_IN_FUNCTIONS and (original := _from_function(str(exc))) is not None:
         return original
     cls: type[Error] = DatabaseError
-    for klass in type(exc).__mro__:
-        if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _DUCKDB_CLASSES:
-            cls = _DUCKDB_CLASSES[klass.__name__]
+    for classify in (*ERRORS_BY_CLASS, *ERRORS_BY_MESSAGE):
+        found = classify(exc)
+        if found is not None:
+            cls = found
             break
-    else:
-        message = str(exc)
-        for pattern, klass_ in _DATAFUSION_PATTERNS:
-            if pattern.search(message):
-                cls = klass_
-                break
     err = cls(_clean(str(exc)))
     err.__cause__ = exc
     return err
@@ -136,3 +116,58 @@ def _clean(message: str) -> str:
     """Drop the engines' repeated prefixes ("DataFusion error: FFI error: ...")."""
     message = re.sub(r"^(DataFusion error: |External error: |FFI error: )+", "", message.strip())
     return message
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether Lance refused a commit because another writer committed first.
+
+    Lance rebases what it can (two appends both land; a delete or update after an
+    append too); a commit it cannot rebase (a new column while rows were appended or
+    deleted) fails whole, so the statement can simply run again on the new version.
+    """
+    return isinstance(exc, CommitConflictError) or (
+        isinstance(exc, OSError) and "commit conflict" in str(exc).lower()
+    )
+
+
+def lance_error(exc: BaseException, what: str) -> Error:
+    """A Lance error as a DB-API error whose message says which statement failed."""
+    if isinstance(exc, Error):
+        return exc
+    text = str(exc).strip()
+    # Lance appends the Rust source location of the error: users have no use for it.
+    first = text.split(", /home/")[0].split(", src/")[0].strip()
+    first = first.removeprefix("Invalid user input: ")
+    message = f"{what}: {first}"
+    if "cannot contain `.`" in first:  # an unaliased expression, named by the engine
+        message += " (name each computed column with AS)"
+    lowered = first.lower()
+    cls: type[Error]
+    if is_conflict(exc):
+        cls = OperationalError
+        message = (
+            f"{what}: another writer committed to the table while this statement ran, and "
+            f"the two changes cannot be combined; nothing was written: run the statement "
+            f"again (Lance: {first})"
+        )
+    elif "already exists" in lowered or "duplicate" in lowered:
+        cls = IntegrityError
+    elif "cast" in lowered or "overflow" in lowered:
+        cls = DataError
+    elif (
+        "not found" in lowered
+        or "no field" in lowered
+        or "does not exist" in lowered
+        or "invalid user input" in text.lower()
+        or "error during planning" in lowered
+        or "not supported" in lowered
+        or "lanceerror(schema)" in lowered
+    ):
+        cls = ProgrammingError
+    elif isinstance(exc, OSError):
+        cls = OperationalError
+    else:
+        cls = DatabaseError
+    err = cls(message)
+    err.__cause__ = exc
+    return err

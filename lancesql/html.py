@@ -54,6 +54,18 @@ def escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def human_bytes(n: int) -> str:
+    """``1234`` -> ``'1.2 kB'`` (decimal units, as file managers show them)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    return f"{n} B"  # pragma: no cover
+
+
 def blob_note(data: bytes) -> str:
     """A short note in place of bytes that are not shown as a picture.
 
@@ -63,9 +75,7 @@ def blob_note(data: bytes) -> str:
     kind = next((name for magic, name in _MAGIC if data.startswith(magic)), "BLOB")
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         kind = "WEBP"
-    n = len(data)
-    size = f"{n} B" if n < 1000 else f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1e6:.1f} MB"
-    return f"{kind} {size}"
+    return f"{kind} {human_bytes(len(data))}"
 
 
 def thumbnail(data: bytes, size: int = THUMBNAIL_SIZE) -> str | None:

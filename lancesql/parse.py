@@ -7,6 +7,9 @@ already told apart from code, so nothing inside a literal is ever touched:
 - ``AT (TAG => 'name')`` (which sqlglot refuses) becomes ``AT (VERSION => 'name')``
   (a string version is a tag), which sqlglot parses wherever a table may stand,
   ``DESCRIBE t AT (...)`` included;
+- ``AT (BRANCH => 'b' [, VERSION => n])`` (refused too) becomes
+  ``AT (VERSION => __lancesql_branch('b' [, n]))``, which the ``time_travel`` rule
+  and the statements that take an ``AT`` clause read back;
 - each ``?`` becomes ``$1``, ``$2``, ... in the order written, so that parameters keep
   their positions whatever the rewriter moves.
 
@@ -98,6 +101,8 @@ def preprocess(sql: str) -> tuple[str, int]:
     ("SELECT * FROM t AT (VERSION => 'v1') WHERE a = $1 AND b = '?'", 1)
     >>> preprocess("SELECT ?::FLOAT[2], ?")
     ('SELECT $1::FLOAT[2], $2', 2)
+    >>> preprocess("FROM t AT (BRANCH => 'exp', VERSION => ?)")[0]
+    "FROM t AT (VERSION => __lancesql_branch('exp', $1))"
     """
     tokens = tokenize(sql)
     edits: list[tuple[int, int, str]] = []
@@ -121,10 +126,47 @@ def preprocess(sql: str) -> tuple[str, int]:
         ):
             tag = tokens[i + 2]
             edits.append((tag.start, tag.end + 1, "VERSION"))
+        elif tok.text.upper() == "AT" and (branch := _branch_clause(tokens, i)):
+            edits.extend(branch)
         i += 1
-    for start, end, text in reversed(edits):
+    for start, end, text in sorted(edits, reverse=True):
         sql = sql[:start] + text + sql[end:]
     return sql, count
+
+
+#: The function ``AT (BRANCH => ...)`` is carried in, through sqlglot, to the rewriter.
+BRANCH_MARK = "__lancesql_branch"
+
+
+def _branch_clause(tokens: list[Token], i: int) -> list[tuple[int, int, str]]:
+    """The edits that turn ``AT (BRANCH => b [, VERSION => v])`` at ``tokens[i]`` into
+    ``AT (VERSION => __lancesql_branch(b [, v]))``; none for any other ``AT``."""
+    def is_(k: int, kind: TokenType | None = None, word: str | None = None) -> bool:
+        if k >= len(tokens):
+            return False
+        return (kind is None or tokens[k].token_type == kind) and (
+            word is None or tokens[k].text.upper() == word
+        )
+
+    if not (
+        is_(i + 1, TokenType.L_PAREN)
+        and is_(i + 2, word="BRANCH")
+        and is_(i + 3, TokenType.FARROW)
+        and i + 4 < len(tokens)
+    ):
+        return []
+    edits = [(tokens[i + 2].start, tokens[i + 4].start, f"VERSION => {BRANCH_MARK}(")]
+    if is_(i + 5, TokenType.R_PAREN):
+        close = i + 5
+    elif is_(i + 5, TokenType.COMMA) and is_(i + 6, word="VERSION") and is_(i + 7, TokenType.FARROW):
+        close = i + 9
+        if not is_(close, TokenType.R_PAREN):
+            return []
+        edits.append((tokens[i + 5].start, tokens[i + 8].start, ", "))
+    else:
+        return []
+    edits.append((tokens[close].start, tokens[close].start, ")"))
+    return edits
 
 
 class Parsed(NamedTuple):

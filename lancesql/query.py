@@ -14,14 +14,29 @@ from lancesql import direct, direct_aggregate, lance_sql, views
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.lance_sql import PREDICATE_SHAPES
-from lancesql.rewrite import SWITCHES, rewrite
+from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.rewrite.expand_views import expand_views
 from lancesql.rewrite.project_table_functions import COLUMNS_KEY
-from udfs import TABLE_FUNCTIONS
-from udfs.registry import Source, TableFunction
+from lancesql.settings import declare, parse_bool
+from lancesql.udfs import TABLE_FUNCTIONS
+from lancesql.udfs.registry import Source, TableFunction
 
 _PREPARED = "lancesql_prepared"
+
+#: The rewrite rules a boolean setting turns off: rule name -> setting.
+SWITCHES = {
+    "order_by_distance": "rewrite_order_by_distance",
+    "order_by_distance_recomputed": "rewrite_order_by_distance",
+}
+
+declare(
+    "rewrite_order_by_distance",
+    True,
+    parse_bool,
+    "Answer SELECT ... ORDER BY array_cosine_distance(col, q) LIMIT k (and array_distance, "
+    "array_negative_inner_product) with vector_search, the WHERE clause as its prefilter.",
+)
 
 
 @dataclass(frozen=True)
@@ -70,16 +85,26 @@ def with_views(ctx: StatementContext, tree: exp.Expression) -> exp.Expression:
 def run_query(ctx: StatementContext, tree: exp.Expression) -> Result:
     """Expand the views ``tree`` names, rewrite it, bind it and run it on the engine."""
     engine = ctx.connection.engine
-    switches = tuple(bool(ctx.settings.get(name)) for name in SWITCHES.values())
     seen = all_views(ctx)
-    key = (engine.name, switches, tuple(sorted(seen.items())))
+    key = (engine.name, tuple(switches(ctx).values()), tuple(sorted(seen.items())))
     cache = tree.meta.setdefault(_PREPARED, {})
     prepared = cache.get(key)
     if prepared is None:
         expanded = expand_views(tree.copy(), views.parsed(seen)) if seen else tree
-        rewritten = rewrite(expanded, engine.rules, settings=ctx.settings)
+        rewritten = rewritten_for(ctx, expanded)
         prepared = cache[key] = prepared_from(rewritten, engine.dialect)
     return run_prepared(ctx, prepared)
+
+
+def switches(ctx: StatementContext) -> dict[str, bool]:
+    """Which switchable rewrite rules the statement's settings leave on."""
+    return {rule: bool(ctx.settings.get(setting)) for rule, setting in SWITCHES.items()}
+
+
+def rewritten_for(ctx: StatementContext, tree: exp.Expression) -> exp.Expression:
+    """``tree`` through the rewrite rules of the statement's engine, as its settings say."""
+    engine = ctx.connection.engine
+    return rewrite(tree, engine.rules, functions=TABLE_FUNCTIONS, switches=switches(ctx))
 
 
 def run_rewritten(ctx: StatementContext, tree: exp.Expression) -> Result:
@@ -179,8 +204,7 @@ def argument(ctx: StatementContext, function: TableFunction, param: str, node: e
 
 def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:
     """The sources a query reads, in order, without running it (for DESCRIBE, EXPLAIN)."""
-    expanded = with_views(ctx, tree)
-    rewritten = rewrite(expanded, ctx.connection.engine.rules, settings=ctx.settings)
+    rewritten = rewritten_for(ctx, with_views(ctx, tree))
     return [call_source(ctx, t) for t in rewritten.find_all(exp.Table) if META_KEY in t.meta]
 
 

@@ -110,10 +110,3 @@ class Settings:
         except ValueError as exc:
             raise ProgrammingError(f"bad value for lancesql.{name}: {exc}") from None
 
-
-declare(
-    "datafusion_target_partitions",
-    0,
-    int,
-    "DataFusion's target partitions; 0 means one per CPU core.",
-)

@@ -9,17 +9,14 @@ commits a version of it. ``_views`` is not listed as a table.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import lance
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
+from lancesql.catalog import Catalog
 from lancesql.errors import ProgrammingError
-
-if TYPE_CHECKING:
-    from lancesql.catalog import Catalog
+from lancesql.parse import DIALECT
 
 #: The name of the dataset under the root that holds the stored views.
 STORE = "_views"
@@ -48,8 +45,6 @@ def store(catalog: Catalog, views: dict[str, str]) -> None:
 
 def parsed(views: dict[str, str]) -> dict[str, exp.Query]:
     """Each view's query as a tree."""
-    from lancesql.parse import DIALECT
-
     out: dict[str, exp.Query] = {}
     for name, sql in views.items():
         tree = sqlglot.parse_one(sql, read=DIALECT)

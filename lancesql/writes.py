@@ -13,25 +13,18 @@ from collections.abc import Iterator, Mapping
 
 import lance
 import pyarrow as pa
-from lance.commit import CommitConflictError
 from sqlglot import exp
 
-from lancesql.catalog import SUFFIX
+from lancesql.catalog import MAIN, SUFFIX, is_uri, split_branch
 from lancesql.context import StatementContext
-from lancesql.errors import (
-    DatabaseError,
-    DataError,
-    Error,
-    IntegrityError,
-    OperationalError,
-    ProgrammingError,
-)
+from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
+from lancesql.fast_path import answers_alone
 from lancesql.lance_sql import alike, quote, to_lance
-from lancesql.query import bind, to_sql
-from lancesql.rewrite import rewrite
+from lancesql.parse import BRANCH_MARK
+from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.settings import declare, parse_bool
-from udfs.registry import Source
+from lancesql.udfs.registry import Source
 
 log = logging.getLogger("lancesql")
 
@@ -50,7 +43,39 @@ def table_uri(ctx: StatementContext, table: exp.Expression) -> str:
             f"{table.sql()!r}: lancesql tables have no schema; name a table under the root "
             f"or quote a path ('./dir/{table.name}{SUFFIX}')"
         )
-    return str(ctx.catalog.resolve_uri(table.name))
+    when = table.args.get("when")
+    marked = when.expression if isinstance(when, exp.HistoricalData) else None
+    if (
+        isinstance(marked, exp.Anonymous)
+        and str(marked.this).lower() == BRANCH_MARK
+        and len(marked.expressions) == 1
+        and isinstance(marked.expressions[0], exp.Literal)
+        and not is_uri(table.name)
+    ):
+        # INSERT INTO t AT (BRANCH => 'exp') ...: the branch's newest version
+        return str(ctx.catalog.resolve_uri(table.name, marked.expressions[0].name))
+    if when is not None or table.args.get("version") is not None:
+        raise ProgrammingError(
+            f"{table.sql(dialect='duckdb')!r}: a statement writes the newest version of a "
+            f"table, not a pinned one: drop the AT / AS OF clause (to write to a branch, "
+            f"USE BRANCH 'name' first; to go back to an old version, RESTORE TABLE "
+            f"{table.name} TO VERSION n)"
+        )
+    catalog = ctx.catalog
+    uri = str(catalog.resolve_uri(table.name))
+    current = catalog.current_branch()
+    if (
+        current not in (None, MAIN)
+        and not is_uri(table.name)
+        and split_branch(uri)[1] != current
+        and catalog.exists(uri)
+    ):
+        raise ProgrammingError(
+            f"table {table.name!r} has no branch {current!r}, the connection's current "
+            f"branch, so writing to it would change its main line: create the branch "
+            f"(ALTER TABLE {table.name} CREATE BRANCH '{current}') or USE BRANCH 'main'"
+        )
+    return uri
 
 
 def check_writable(ctx: StatementContext, uri: str) -> None:
@@ -88,61 +113,6 @@ def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = N
         ctx.catalog.refreshed(ds.checkout_version(ds.version))
 
 
-def is_conflict(exc: BaseException) -> bool:
-    """Whether Lance refused a commit because another writer committed first.
-
-    Lance rebases what it can (two appends both land; a delete or update after an
-    append too); a commit it cannot rebase (a new column while rows were appended or
-    deleted) fails whole, so the statement can simply run again on the new version.
-    """
-    return isinstance(exc, CommitConflictError) or (
-        isinstance(exc, OSError) and "commit conflict" in str(exc).lower()
-    )
-
-
-def lance_error(exc: BaseException, what: str) -> Error:
-    """A Lance error as a DB-API error whose message says which statement failed."""
-    if isinstance(exc, Error):
-        return exc
-    text = str(exc).strip()
-    # Lance appends the Rust source location of the error: users have no use for it.
-    first = text.split(", /home/")[0].split(", src/")[0].strip()
-    first = first.removeprefix("Invalid user input: ")
-    message = f"{what}: {first}"
-    if "cannot contain `.`" in first:  # an unaliased expression, named by the engine
-        message += " (name each computed column with AS)"
-    lowered = first.lower()
-    cls: type[Error]
-    if is_conflict(exc):
-        cls = OperationalError
-        message = (
-            f"{what}: another writer committed to the table while this statement ran, and "
-            f"the two changes cannot be combined; nothing was written: run the statement "
-            f"again (Lance: {first})"
-        )
-    elif "already exists" in lowered or "duplicate" in lowered:
-        cls = IntegrityError
-    elif "cast" in lowered or "overflow" in lowered:
-        cls = DataError
-    elif (
-        "not found" in lowered
-        or "no field" in lowered
-        or "does not exist" in lowered
-        or "invalid user input" in text.lower()
-        or "error during planning" in lowered
-        or "not supported" in lowered
-        or "lanceerror(schema)" in lowered
-    ):
-        cls = ProgrammingError
-    elif isinstance(exc, OSError):
-        cls = OperationalError
-    else:
-        cls = DatabaseError
-    err = cls(message)
-    err.__cause__ = exc
-    return err
-
-
 #: The name under which a statement's own rows are registered for the engine.
 LOCAL = "__lancesql_local"
 
@@ -155,7 +125,7 @@ class LocalQuery:
 
     def __init__(self, ctx: StatementContext, tree: exp.Expression):
         self.ctx = ctx
-        tree = rewrite(tree, ctx.connection.engine.rules, settings=ctx.settings)
+        tree = rewritten_for(ctx, tree)
         for table in list(tree.find_all(exp.Table)):
             call = table.meta.get(META_KEY)
             if call and call[0] == "lance_scan" and _is_local(call[1]):
@@ -171,8 +141,6 @@ class LocalQuery:
         except Error:
             raise
         except Exception as exc:
-            from lancesql.errors import translate
-
             raise translate(exc) from exc
 
     def close(self) -> None:
@@ -238,8 +206,6 @@ class Stream:
             if isinstance(self.error, Error):
                 return self.error
             if isinstance(self.error, Exception):
-                from lancesql.errors import translate
-
                 return translate(self.error)
             return self.error
         if isinstance(exc, Error):
@@ -257,11 +223,6 @@ declare(
     "Lance-evaluable expressions and filter, LIMIT) with Lance's own scanner instead of the engine.",
 )
 
-_DIRECT_BLOCKERS = (
-    "order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows",
-    "pivots", "with_", "offset", "into", "sample", "prewhere",
-)
-
 
 def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
     """A Lance scanner for ``query`` when it is a plain scan of one Lance table, else None.
@@ -270,9 +231,7 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     needs nothing the engine adds: Lance reads, projects and filters it and the rows go
     straight to the write, without a copy into and out of the engine.
     """
-    if not ctx.settings.get("direct_scan") or not isinstance(query, exp.Select):
-        return None
-    if any(query.args.get(k) for k in _DIRECT_BLOCKERS):
+    if not ctx.settings.get("direct_scan") or not answers_alone(query, accepts={"limit"}):
         return None
     source = query.args.get("from_")
     table = source.this if source is not None else None
@@ -289,8 +248,6 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     condition = to_lance(where.this, ctx.params) if where is not None else None
     if where is not None and condition is None:
         return None
-    from lancesql.query import sources
-
     found = sources(ctx, exp.select("*").from_(table.copy()))
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
         return None

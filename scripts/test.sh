@@ -9,4 +9,5 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e ".[dev,clip]"
 .venv/bin/ruff check lancesql udfs tests examples benchmarks
 .venv/bin/mypy
+.venv/bin/lint-imports
 .venv/bin/python -m pytest -q "$@"

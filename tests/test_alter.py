@@ -130,7 +130,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys, time
     import pyarrow as pa, pyarrow.compute as pc
-    from udfs.registry import scalar_function
+    from lancesql.udfs.registry import scalar_function
     import lancesql
 
     root, calls, engine, delay, checkpoints = sys.argv[1:6]

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 import lancesql
+from lancesql.udfs.lance_changes import ChangesWarning
 from tests.conftest import rows
-from udfs.lance_changes import ChangesWarning
 
 
 def dataset(root: Path) -> lance.LanceDataset:

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pytest
 
 import lancesql
+from lancesql.udfs import clip
+from lancesql.udfs.embed import BadImageWarning
 from tests.conftest import rows
-from udfs import clip
-from udfs.embed import BadImageWarning
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lancesql
-from lancesql.sql_types import storage_schema
+from lancesql.arrow_types import storage_schema
 from tests import oracle
 from tests.conftest import ENGINES, fuzz_settings
 from tests.oracle import Oracle, Query

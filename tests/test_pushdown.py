@@ -14,6 +14,7 @@ import lancesql
 from lancesql.context import StatementContext
 from lancesql.query import bind, to_sql
 from lancesql.rewrite import rewrite
+from lancesql.udfs import TABLE_FUNCTIONS
 
 
 def read_bytes(con: lancesql.Connection, table: str, sql: str) -> int:
@@ -53,7 +54,7 @@ def engine_plan(con: lancesql.Connection, sql: str) -> str:
     """The engine's physical plan for ``sql``, as lancesql would run it."""
     cur = con.cursor()
     ctx = StatementContext(con, cur._engine)
-    tree = rewrite(sqlglot.parse_one(sql, read="duckdb"), con.engine.rules)
+    tree = rewrite(sqlglot.parse_one(sql, read="duckdb"), con.engine.rules, functions=TABLE_FUNCTIONS)
     bind(ctx, tree)
     text, _ = to_sql(ctx, tree)
     plan = cur._engine.execute(f"EXPLAIN {text}", []).read_all().to_pylist()

@@ -9,9 +9,9 @@ Scalar functions (``embed_image``, ...) are Arrow-batch functions registered as 
 
 from __future__ import annotations
 
-from udfs.registry import SCALAR_FUNCTIONS, TABLE_FUNCTIONS, ScalarFunction, TableFunction
+from lancesql.udfs.registry import SCALAR_FUNCTIONS, TABLE_FUNCTIONS, ScalarFunction, TableFunction
 
 __all__ = ["SCALAR_FUNCTIONS", "TABLE_FUNCTIONS", "ScalarFunction", "TableFunction"]
 
 # Importing a function's module registers it.
-from udfs import embed, lance_changes, lance_scan, lance_versions, text_search, vector_search  # noqa: F401
+from lancesql.udfs import embed, lance_changes, lance_scan, lance_versions, text_search, vector_search  # noqa: F401

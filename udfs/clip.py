@@ -21,15 +21,12 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from lancesql.errors import Error, NotSupportedError, OperationalError, ProgrammingError
-from lancesql.settings import declare
-
-if TYPE_CHECKING:
-    from lancesql.settings import Settings
+from lancesql.settings import Settings, declare
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"

@@ -9,23 +9,19 @@ so ``embed_text('a photo of a sneaker')`` searches a column filled by ``embed_im
 NULL gives NULL. Bytes that do not decode as an image give NULL and a
 :class:`BadImageWarning` counting them, or, with ``SET lancesql.clip_on_error =
 'error'``, a DataError. Which model runs is the connection's ``clip_*`` settings (see
-:mod:`udfs.clip`), read on every call, so ``SET`` applies from the next statement.
+:mod:`lancesql.udfs.clip`), read on every call, so ``SET`` applies from the next statement.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from lancesql.errors import DataError, NotSupportedError
-from udfs import clip
-from udfs.registry import scalar_function
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs import clip
+from lancesql.udfs.registry import Session, scalar_function
 
 DIM = 512
 VECTOR = pa.list_(pa.float32(), DIM)
@@ -36,12 +32,12 @@ class BadImageWarning(UserWarning):
 
 
 @scalar_function("embed_image", (pa.binary(),), VECTOR)
-def embed_image(connection: Connection, images: pa.Array) -> pa.Array:
+def embed_image(session: Session, images: pa.Array) -> pa.Array:
     """The CLIP image embedding of each encoded image (PNG, JPEG, ... any PIL reads)."""
     blobs = images.to_pylist()
     if not any(b is not None for b in blobs):
         return pa.nulls(len(blobs), VECTOR)
-    model, config = clip.load(connection.settings)
+    model, config = clip.load(session.settings)
     _check_dim(model, "embed_image")
     stop = config.on_error == "error"
     vectors, failures = model.encode_images(blobs, config.batch_size, stop_at_failure=stop)
@@ -67,13 +63,13 @@ def embed_image(connection: Connection, images: pa.Array) -> pa.Array:
 
 
 @scalar_function("embed_text", (pa.string(),), VECTOR)
-def embed_text(connection: Connection, texts: pa.Array) -> pa.Array:
+def embed_text(session: Session, texts: pa.Array) -> pa.Array:
     """The CLIP text embedding of each string, in the same space as ``embed_image``'s."""
     values = texts.to_pylist()
     given = [i for i, t in enumerate(values) if t is not None]
     if not given:
         return pa.nulls(len(values), VECTOR)
-    model, config = clip.load(connection.settings)
+    model, config = clip.load(session.settings)
     _check_dim(model, "embed_text")
     vectors = np.zeros((len(values), model.dim), dtype=np.float32)
     vectors[given] = model.encode_texts([values[i] for i in given], config.batch_size)

@@ -30,7 +30,7 @@ slower ones, in a :class:`ChangesWarning`:
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import lance
@@ -39,10 +39,7 @@ import pyarrow.compute as pc
 
 from lancesql.catalog import Catalog, TableRef, VersionRef
 from lancesql.errors import ProgrammingError
-from udfs.registry import table_function
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs.registry import Session, table_function
 
 #: The schema metadata key naming the way the changes were computed.
 PATH_KEY = "lancesql.changes"
@@ -74,9 +71,14 @@ class ChangesWarning(UserWarning):
 
 @table_function("lance_changes")
 def lance_changes(
-    connection: Connection, uri: str, from_version: VersionRef = None, to_version: VersionRef = None
+    session: Session,
+    uri: str,
+    from_version: VersionRef = None,
+    to_version: VersionRef = None,
+    branch: str | None = None,
 ) -> pa.Table:
-    """The rows changed between ``from_version`` and ``to_version`` (the latest when omitted)."""
+    """The rows changed between ``from_version`` and ``to_version`` (the latest when
+    omitted), of ``branch`` when given."""
     if not isinstance(uri, str) or not uri:
         raise ProgrammingError(
             "lance_changes() needs a table name or a dataset URI as its first argument"
@@ -86,8 +88,8 @@ def lance_changes(
             "lance_changes() needs the version to compare from: "
             "lance_changes('t', 3) or lance_changes('t', 3, 8)"
         )
-    catalog = connection.catalog
-    resolved = catalog.resolve_uri(uri)
+    catalog = session.catalog
+    resolved = catalog.resolve_uri(uri, branch)
     old = catalog.open(TableRef(resolved, from_version))
     new = catalog.open(TableRef(resolved, to_version))
     if old.version > new.version:
@@ -95,10 +97,10 @@ def lance_changes(
             f"lance_changes(): version {old.version} is newer than {new.version}; "
             f"give the older version first: lance_changes('{uri}', {new.version}, {old.version})"
         )
-    return changes(connection, old, new)
+    return changes(session, old, new)
 
 
-def changes(connection: Connection, old: lance.LanceDataset, new: lance.LanceDataset) -> pa.Table:
+def changes(session: Session, old: lance.LanceDataset, new: lance.LanceDataset) -> pa.Table:
     """The changes from ``old`` to ``new`` (two versions of one dataset), by the cheapest
     correct path."""
     schema = result_schema(new.schema)
@@ -106,7 +108,7 @@ def changes(connection: Connection, old: lance.LanceDataset, new: lance.LanceDat
         table = _full_comparison(old, new)
         path = "full_comparison"
         _warn(
-            connection.catalog,
+            session.catalog,
             new,
             "has no stable row ids, so lance_changes compared the two versions whole "
             "(an update shows as a delete and an insert); datasets lancesql writes have them",
@@ -118,7 +120,7 @@ def changes(connection: Connection, old: lance.LanceDataset, new: lance.LanceDat
         table = _row_id_comparison(old, new, schema)
         path = "row_ids"
         _warn(
-            connection.catalog,
+            session.catalog,
             new,
             f"versions {old.version}..{new.version} hold a RESTORE or another operation row "
             "lineage does not follow, so lance_changes compared the row ids of both versions",

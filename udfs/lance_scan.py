@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import ProgrammingError
 from lancesql.lance_sql import alike
-from udfs.registry import Source, table_function
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs.registry import Session, Source, table_function
 
 
 @table_function("lance_scan")
 def lance_scan(
-    connection: Connection,
+    session: Session,
     uri: str,
     version: VersionRef = None,
+    branch: str | None = None,
     columns: list[str] | None = None,
     filter: str | None = None,
     limit: int | None = None,
 ) -> Source:
     """The dataset at ``uri`` (a table name under the root, a path or a URI), at
-    ``version``: a number, a tag name or a timestamp; the latest when omitted.
+    ``version``: a number, a tag name or a timestamp; the latest when omitted. With
+    ``branch``, the version is one of that branch's (a tag names its own branch's).
 
     ``columns``, ``filter`` and ``limit`` are set by the ``push_limit`` rule for a plain
     scan with a LIMIT: Lance then reads just those rows of just those columns.
     """
     if not isinstance(uri, str) or not uri:
         raise ProgrammingError("lance_scan() needs a table name or a dataset URI as its first argument")
-    catalog = connection.catalog
-    ds = catalog.open(TableRef(catalog.resolve_uri(uri), version))
+    catalog = session.catalog
+    ds = catalog.open(TableRef(catalog.resolve_uri(uri, branch), version))
     if limit is None:
         return ds
     if limit < 0:

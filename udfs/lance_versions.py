@@ -11,17 +11,14 @@ version's time, and how ``AT (TIMESTAMP => '...')`` reads one, so a time copied 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lance
 import pyarrow as pa
 
-from lancesql.catalog import TableRef, VersionRef
+from lancesql.catalog import MAIN, TableRef, VersionRef, split_branch
 from lancesql.errors import ProgrammingError
-from udfs.registry import table_function
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs.registry import Session, table_function
 
 VERSIONS_SCHEMA = pa.schema(
     [
@@ -40,6 +37,7 @@ TAGS_SCHEMA = pa.schema(
         pa.field("version", pa.int64(), nullable=False),
         pa.field("created_at", pa.timestamp("us")),
         pa.field("updated_at", pa.timestamp("us")),
+        pa.field("branch", pa.string()),
     ]
 )
 
@@ -56,20 +54,25 @@ INDEXES_SCHEMA = pa.schema(
 )
 
 
-def _latest(connection: Connection, uri: Any, function: str) -> tuple[str, lance.LanceDataset]:
+def _latest(
+    session: Session, uri: Any, function: str, branch: str | None = None
+) -> tuple[str, lance.LanceDataset]:
     if not isinstance(uri, str) or not uri:
         raise ProgrammingError(
             f"{function}() needs a table name or a dataset URI as its first argument"
         )
-    catalog = connection.catalog
-    resolved = catalog.resolve_uri(uri)
+    catalog = session.catalog
+    resolved = catalog.resolve_uri(uri, branch)
     return resolved, catalog.latest(resolved)
 
 
 def versions_table(ds: lance.LanceDataset) -> pa.Table:
     """One row per kept version of ``ds``: number, time, rows, and the operation that made it."""
     tags: dict[int, list[str]] = {}
+    branch = split_branch(str(ds.uri).rstrip("/"))[1]
     for name, info in ds.tags.list().items():
+        if (info.get("branch") or None) != branch:
+            continue  # a tag on another branch names that branch's version
         tags.setdefault(int(info["version"]), []).append(name)
     rows: list[dict[str, Any]] = []
     for entry in sorted(ds.versions(), key=lambda v: v["version"]):
@@ -80,7 +83,7 @@ def versions_table(ds: lance.LanceDataset) -> pa.Table:
         rows.append(
             {
                 "version": number,
-                "timestamp": _local(entry["timestamp"]),
+                "timestamp": local_time(entry["timestamp"]),
                 "rows": int(total)
                 if total is not None
                 else ds.checkout_version(number).count_rows(),
@@ -138,8 +141,9 @@ def tags_table(ds: lance.LanceDataset) -> pa.Table:
         {
             "tag": name,
             "version": int(info["version"]),
-            "created_at": _local(info.get("created_at")),
-            "updated_at": _local(info.get("updated_at")),
+            "created_at": local_time(info.get("created_at")),
+            "updated_at": local_time(info.get("updated_at")),
+            "branch": info.get("branch") or MAIN,
         }
         for name, info in sorted(ds.tags.list().items())
     ]
@@ -183,7 +187,7 @@ def _live_rows(fragment: Any) -> int:
     return int(fragment.physical_rows) - int(deleted or 0)
 
 
-def _local(value: Any) -> dt.datetime | None:
+def local_time(value: Any) -> dt.datetime | None:
     """A naive local time: Lance's version times already are, tag times are UTC-aware."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone().replace(tzinfo=None)
@@ -191,23 +195,24 @@ def _local(value: Any) -> dt.datetime | None:
 
 
 @table_function("lance_versions")
-def lance_versions(connection: Connection, uri: str) -> pa.Table:
-    """The versions of a table (name or URI): ``version, timestamp, rows, operation,
-    detail, tags``, oldest first; versions removed by cleanup are not listed."""
-    _, ds = _latest(connection, uri, "lance_versions")
+def lance_versions(session: Session, uri: str, branch: str | None = None) -> pa.Table:
+    """The versions of a table (name or URI), of ``branch`` when given: ``version,
+    timestamp, rows, operation, detail, tags``, oldest first; versions removed by cleanup
+    are not listed."""
+    _, ds = _latest(session, uri, "lance_versions", branch)
     return versions_table(ds)
 
 
 @table_function("lance_tags")
-def lance_tags(connection: Connection, uri: str) -> pa.Table:
-    """The tags of a table: ``tag, version, created_at, updated_at``, by name."""
-    _, ds = _latest(connection, uri, "lance_tags")
+def lance_tags(session: Session, uri: str) -> pa.Table:
+    """The tags of a table: ``tag, version, created_at, updated_at, branch``, by name."""
+    _, ds = _latest(session, uri, "lance_tags")
     return tags_table(ds)
 
 
 @table_function("lance_indexes")
-def lance_indexes(connection: Connection, uri: str, version: VersionRef = None) -> pa.Table:
+def lance_indexes(session: Session, uri: str, version: VersionRef = None) -> pa.Table:
     """The indices of a table at a version (the latest when omitted): ``name, type,
     columns, version, rows_indexed, rows_unindexed, size_bytes``."""
-    resolved, _ = _latest(connection, uri, "lance_indexes")
-    return indexes_table(connection.catalog.open(TableRef(resolved, version)))
+    resolved, _ = _latest(session, uri, "lance_indexes")
+    return indexes_table(session.catalog.open(TableRef(resolved, version)))

@@ -6,13 +6,26 @@ import inspect
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import lance
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.catalog import Catalog
+from lancesql.errors import InterfaceError, ProgrammingError
+from lancesql.settings import Settings
+
+
+class Session(Protocol):
+    """What a SQL function may use of the connection that runs it: its catalog and its
+    settings (a :class:`lancesql.Connection` is one)."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
 
 #: What a table function returns: a Lance dataset (scanned with pushdown) or Arrow data.
 Source: TypeAlias = lance.LanceDataset | pa.Table | pa.RecordBatchReader
@@ -20,7 +33,7 @@ Source: TypeAlias = lance.LanceDataset | pa.Table | pa.RecordBatchReader
 
 @dataclass(frozen=True)
 class TableFunction:
-    """A table function: ``fn(connection, *args, **kwargs) -> Source``.
+    """A table function: ``fn(session, *args, **kwargs) -> Source``.
 
     ``params`` lists the names of the arguments in order, so that a call may give any
     of them by name (``version => 'v1'``) as well as by position.
@@ -42,13 +55,11 @@ class TableFunction:
 
     def __call__(
         self,
-        connection: Connection,
+        session: Session,
         args: list[Any],
         kwargs: dict[str, Any],
         columns: list[str] | None = None,
     ) -> Source:
-        from lancesql.errors import ProgrammingError
-
         if len(args) > len(self.params):
             raise ProgrammingError(
                 f"{self.name}() takes at most {len(self.params)} arguments "
@@ -66,14 +77,14 @@ class TableFunction:
             bound[key] = value
         if self.projects:
             bound["columns"] = columns
-        return self.fn(connection, **bound)
+        return self.fn(session, **bound)
 
 
 @dataclass(frozen=True)
 class ScalarFunction:
-    """A scalar function over Arrow arrays: ``fn(connection, *arrays) -> pa.Array``.
+    """A scalar function over Arrow arrays: ``fn(session, *arrays) -> pa.Array``.
 
-    ``fn`` gets the connection so that it can read its settings (``embed_image`` reads
+    ``fn`` gets the session (its connection) so that it can read its settings (``embed_image`` reads
     ``clip_model``, ...), which ``SET`` may change between statements. Engines call the
     function without one, so each connection registers :meth:`bind`'s copy, which holds
     a weak reference to it: the engine keeps the function alive and must not keep the
@@ -84,21 +95,19 @@ class ScalarFunction:
     fn: Callable[..., pa.Array]
     arg_types: tuple[pa.DataType, ...]
     return_type: pa.DataType
-    connection: weakref.ref[Connection] | None = field(default=None, compare=False, repr=False)
+    session: weakref.ref[Session] | None = field(default=None, compare=False, repr=False)
 
-    def bind(self, connection: Connection) -> ScalarFunction:
-        """This function with ``connection`` bound, as an engine calls it: ``f(*arrays)``."""
-        return replace(self, connection=weakref.ref(connection))
+    def bind(self, session: Session) -> ScalarFunction:
+        """This function with ``session`` bound, as an engine calls it: ``f(*arrays)``."""
+        return replace(self, session=weakref.ref(session))
 
     def __call__(self, *arrays: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Run on one batch; DuckDB hands chunked arrays, which become plain arrays here."""
-        from lancesql.errors import InterfaceError
-
-        connection = self.connection() if self.connection is not None else None
-        if connection is None:
+        session = self.session() if self.session is not None else None
+        if session is None:
             raise InterfaceError(f"{self.name}() was called without an open lancesql connection")
         plain = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
-        return self.fn(connection, *plain)
+        return self.fn(session, *plain)
 
 
 TABLE_FUNCTIONS: dict[str, TableFunction] = {}
@@ -111,7 +120,7 @@ def table_function(
     """Register ``fn`` as table function ``name`` (see :class:`TableFunction` for
     ``projects`` and ``predicates``).
 
-    Its SQL arguments are ``fn``'s parameters after the connection, in order, so a
+    Its SQL arguments are ``fn``'s parameters after the session, in order, so a
     call may give them by position or by name; keyword-only parameters (``columns``)
     are lancesql's own and cannot be given from SQL.
     """

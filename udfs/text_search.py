@@ -13,17 +13,17 @@ only one of them places first. Ties keep the vector search's order.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lance
 import pyarrow as pa
 
 from lancesql.catalog import VersionRef
 from lancesql.errors import ProgrammingError
+from lancesql.explain import is_collecting, record_search
 from lancesql.settings import declare
-from udfs.plans import is_collecting, record_search
-from udfs.registry import table_function
-from udfs.vector_search import (
+from lancesql.udfs.registry import Session, table_function
+from lancesql.udfs.search import (
     check_k,
     check_positive,
     field_of,
@@ -33,12 +33,9 @@ from udfs.vector_search import (
     read_columns,
     vector_index,
 )
-from udfs.vector_search import (
+from lancesql.udfs.search import (
     query_vector as as_query_vector,
 )
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
 
 declare("hybrid_rrf_k", 60, int, "The k constant of hybrid_search's reciprocal rank fusion.")
 declare(
@@ -99,20 +96,21 @@ def _text_scan(
 
 @table_function("text_search", projects=True, predicates=("filter",))
 def text_search(
-    connection: Connection,
+    session: Session,
     table: str,
     column: str,
     query: str,
     k: int,
     filter: str | None = None,
     version: VersionRef = None,
+    branch: str | None = None,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` rows whose ``column`` best matches ``query`` (BM25 over the INVERTED
     index), among the rows ``filter`` keeps, with their ``_score``, best first."""
     name = "text_search"
-    ds = open_table(connection, name, table, version)
+    ds = open_table(session, name, table, version, branch)
     k = check_k(name, k)
     wanted = read_columns(ds, columns, "_score")
     result, scanner = _text_scan(ds, name, column, query, k, filter, wanted)
@@ -124,7 +122,7 @@ def text_search(
 
 @table_function("hybrid_search", projects=True, predicates=("filter",))
 def hybrid_search(
-    connection: Connection,
+    session: Session,
     table: str,
     vector_column: str,
     query_vector: Any,
@@ -136,13 +134,14 @@ def hybrid_search(
     nprobes: int | None = None,
     refine_factor: int | None = None,
     version: VersionRef = None,
+    branch: str | None = None,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` best rows by reciprocal rank fusion of a vector search and a text search
     (see the module's docstring), with ``_distance``, ``_score`` and ``_relevance``."""
     name = "hybrid_search"
-    ds = open_table(connection, name, table, version)
+    ds = open_table(session, name, table, version, branch)
     k = check_k(name, k)
     field = field_of(ds, name, vector_column)
     if not is_vector(field):
@@ -152,12 +151,12 @@ def hybrid_search(
     vector = as_query_vector(name, query_vector, field)
     nprobes = check_positive(name, "nprobes", nprobes)
     refine_factor = check_positive(name, "refine_factor", refine_factor)
-    candidates = max(k, int(connection.settings.get("hybrid_search_candidates")))
-    rrf_k = int(connection.settings.get("hybrid_rrf_k"))
+    candidates = max(k, int(session.settings.get("hybrid_search_candidates")))
+    rrf_k = int(session.settings.get("hybrid_rrf_k"))
     keep = read_columns(ds, columns, "_rowid")[:-1]
 
     plan = plan_search(
-        connection,
+        session,
         ds,
         vector_column,
         vector,

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from lancesql.engines import datafusion_errors, duckdb
 from lancesql.engines.base import Engine, EngineCursor
-from lancesql.errors import ProgrammingError
+from lancesql.engines.duckdb import DuckDBEngine
+from lancesql.errors import ERRORS_BY_CLASS, ERRORS_BY_MESSAGE, ProgrammingError
+from lancesql.settings import declare
 
 ENGINES = ("duckdb", "datafusion")
+
+ERRORS_BY_CLASS.append(duckdb.classify_error)
+ERRORS_BY_MESSAGE.append(datafusion_errors.classify_error)
+
+declare(
+    "datafusion_target_partitions",
+    0,
+    int,
+    "DataFusion's target partitions; 0 means one per CPU core.",
+)
 
 
 def create_engine(name: str) -> Engine:
     """The adapter for engine ``name``: ``duckdb`` (the default) or ``datafusion``."""
     key = name.lower()
     if key == "duckdb":
-        from lancesql.engines.duckdb import DuckDBEngine
-
         return DuckDBEngine()
     if key == "datafusion":
+        # Imported on first use: a DuckDB connection never loads DataFusion.
         from lancesql.engines.datafusion import DataFusionEngine
 
         return DataFusionEngine()

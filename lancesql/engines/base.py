@@ -8,16 +8,14 @@ pushed into Lance) and Arrow tables (results of table functions). Everything els
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import pyarrow as pa
 
+from lancesql.errors import Error, raised_in_function
 from lancesql.rewrite import Rule
-from udfs.registry import ScalarFunction, Source
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs.registry import ScalarFunction, Session, Source
 
 
 class EngineCursor(Protocol):
@@ -47,7 +45,7 @@ class Engine(Protocol):
     #: The rewrite rules its queries go through (see :mod:`lancesql.rewrite`).
     rules: tuple[Rule, ...]
 
-    def cursor(self, connection: Connection) -> EngineCursor:
+    def cursor(self, session: Session) -> EngineCursor:
         """A new session with every lancesql function registered."""
 
     def register_function(self, function: ScalarFunction) -> None:
@@ -55,3 +53,17 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release the engine."""
+
+
+def reporting(function: ScalarFunction) -> Callable[..., pa.Array]:
+    """``function``, remembering the lancesql errors it raises, for an engine to call
+    (engines report a Python function's error only as text: see ``errors.translate``)."""
+
+    def call(*arrays: Any) -> pa.Array:
+        try:
+            return function(*arrays)
+        except Error as exc:
+            raised_in_function(exc)
+            raise
+
+    return call

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import datafusion
 import lance
@@ -32,11 +32,9 @@ import pyarrow as pa
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
+from lancesql.engines.base import reporting
 from lancesql.rewrite import RULES
-from udfs.registry import ScalarFunction, Source
-
-if TYPE_CHECKING:
-    from lancesql.connection import Connection
+from lancesql.udfs.registry import TABLE_FUNCTIONS, ScalarFunction, Session, Source, TableFunction
 
 
 class Datafusion(DuckDB):
@@ -102,9 +100,7 @@ class DataFusionCursor:
         return pa.RecordBatchReader.from_stream(frame)
 
     def create_function(self, function: ScalarFunction) -> None:
-        from udfs.engines import datafusion_function
-
-        datafusion_function(self.ctx, function)
+        create_function(self.ctx, function)
 
     def close(self) -> None:
         self.ctx = None  # type: ignore[assignment]
@@ -120,18 +116,15 @@ class DataFusionEngine:
     def __init__(self) -> None:
         self._functions: dict[str, ScalarFunction] = {}
 
-    def cursor(self, connection: Connection) -> DataFusionCursor:
-        from udfs import TABLE_FUNCTIONS
-        from udfs.engines import datafusion_table_function
-
-        partitions = int(connection.settings.get("datafusion_target_partitions"))
+    def cursor(self, session: Session) -> DataFusionCursor:
+        partitions = int(session.settings.get("datafusion_target_partitions"))
         cursor = DataFusionCursor(datafusion.SessionContext(_config(partitions)))
         for function in self._functions.values():
             cursor.create_function(function)
         # lancesql binds table functions itself (their arguments may be subqueries); these
         # native ones serve SQL sent to the SessionContext directly, with literal arguments.
         for table_function in TABLE_FUNCTIONS.values():
-            datafusion_table_function(cursor.ctx, table_function, connection)
+            create_table_function(cursor.ctx, table_function, session)
         return cursor
 
     def register_function(self, function: ScalarFunction) -> None:
@@ -148,3 +141,52 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return pa.scalar(list(value))
     return value
+
+
+def create_function(ctx: datafusion.SessionContext, function: ScalarFunction) -> None:
+    """Register ``function`` (bound to its connection) on a DataFusion session; DataFusion
+    calls it with whole record batches, from several threads.
+
+    DataFusion matches a Python UDF's argument types exactly, with few coercions: a
+    ``Binary`` parameter refuses the ``LargeBinary`` columns Lance writes. The view
+    types accept every width (``BinaryView`` takes binary, large binary and views;
+    ``Utf8View`` takes every string type), so binary and string parameters are declared
+    as views and the function sees view arrays.
+    """
+    params = [_VIEWS.get(t, t) for t in function.arg_types]
+    ctx.register_udf(
+        datafusion.udf(reporting(function), params, function.return_type, "stable", function.name)
+    )
+
+
+_VIEWS = {
+    pa.binary(): pa.binary_view(),
+    pa.large_binary(): pa.binary_view(),
+    pa.string(): pa.string_view(),
+    pa.large_string(): pa.string_view(),
+}
+
+
+def create_table_function(
+    ctx: datafusion.SessionContext, function: TableFunction, session: Session
+) -> None:
+    """Register ``function`` as a DataFusion table function with literal arguments, so
+    that ``lance_scan('x.lance')`` works in SQL sent to the ``SessionContext`` directly
+    (lancesql itself binds table functions before the engine runs, see
+    :mod:`lancesql.rewrite.bind_table_functions`)."""
+
+    def call(*exprs: Any) -> Any:
+        args = [_literal(e) for e in exprs]
+        source = function(session, args, {})
+        if isinstance(source, lance.LanceDataset):
+            return lance.FFILanceTableProvider(source, with_row_id=False)
+        table = source.read_all() if isinstance(source, pa.RecordBatchReader) else source
+        return datafusion.Table(ctx.from_arrow(table))
+
+    ctx.register_udtf(datafusion.udtf(call, function.name))
+
+
+def _literal(expr: Any) -> Any:
+    value = expr.python_value() if hasattr(expr, "python_value") else expr
+    return value.as_py() if isinstance(value, pa.Scalar) else value
+

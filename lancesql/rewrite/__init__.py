@@ -3,12 +3,14 @@
 Each rule is a pure function from a sqlglot tree to a sqlglot tree, in a file of its
 own, with its before and after SQL as a doctest, as sqlglot's own optimizer rules are.
 :data:`RULES` runs in order; later rules may rely on the shapes earlier ones leave.
-A rule named in :data:`SWITCHES` runs only while its boolean setting is on.
+As :func:`sqlglot.optimizer.optimize` does, :func:`rewrite` takes what the rules need as
+arguments (the names of the table functions) and switches that turn rules off.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlglot import exp
@@ -16,11 +18,11 @@ from sqlglot import exp
 from lancesql.rewrite.bind_table_functions import bind_table_functions
 from lancesql.rewrite.order_by_distance import order_by_distance
 from lancesql.rewrite.project_table_functions import project_table_functions
-from lancesql.rewrite.push_limit import push_limit
 from lancesql.rewrite.qualify_tables import qualify_tables
 from lancesql.rewrite.time_travel import time_travel
 
-Rule = Callable[[exp.Expression], exp.Expression]
+#: A rule: ``rule(tree, **arguments) -> tree``, taking the arguments of :func:`rewrite` it names.
+Rule = Callable[..., exp.Expression]
 
 
 def order_by_distance_recomputed(expression: exp.Expression) -> exp.Expression:
@@ -38,37 +40,26 @@ RULES: tuple[Rule, ...] = (
     project_table_functions,
 )
 
-#: Rules a setting turns off: rule -> the name of its boolean setting.
-SWITCHES: dict[Rule, str] = {
-    order_by_distance: "rewrite_order_by_distance",
-    order_by_distance_recomputed: "rewrite_order_by_distance",
-}
-
-#: DuckDB's rules: it stops a scan only after reading fragments in parallel, so a plain
-#: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
-DUCKDB_RULES: tuple[Rule, ...] = (
-    time_travel,
-    order_by_distance,
-    qualify_tables,
-    push_limit,
-    bind_table_functions,
-    project_table_functions,
-)
-
-
 def rewrite(
-    expression: exp.Expression, rules: Sequence[Rule] = RULES, settings: Any = None
+    expression: exp.Expression,
+    rules: Sequence[Rule] = RULES,
+    *,
+    functions: Collection[str],
+    switches: Mapping[str, bool] | None = None,
 ) -> exp.Expression:
-    """Run ``rules`` over a copy of ``expression`` (those ``settings`` leave on).
+    """Run ``rules`` over a copy of ``expression``: all but those ``switches`` (rule
+    name -> on) turn off. ``functions`` are the table functions' names.
 
     >>> import sqlglot
-    >>> rewrite(sqlglot.parse_one("SELECT * FROM t VERSION AS OF 2")).sql()
+    >>> tree = sqlglot.parse_one("SELECT * FROM t VERSION AS OF 2")
+    >>> rewrite(tree, functions={"lance_scan"}).sql()
     'SELECT * FROM __lancesql_0 AS t'
     """
+    arguments: dict[str, Any] = {"functions": functions}
     expression = expression.copy()
     for rule in rules:
-        switch = SWITCHES.get(rule)
-        if switch is not None and settings is not None and not settings.get(switch):
+        if switches is not None and switches.get(rule.__name__) is False:
             continue
-        expression = rule(expression)
+        wanted = inspect.signature(rule).parameters
+        expression = rule(expression, **{k: v for k, v in arguments.items() if k in wanted})
     return expression

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Collection
 
 from sqlglot import exp
-
-from udfs import TABLE_FUNCTIONS
 
 #: Key under ``Table.meta`` where the call a placeholder stands for is kept.
 META_KEY = "lancesql_call"
@@ -55,8 +54,8 @@ def _alias(name: str) -> exp.TableAlias:
     return exp.TableAlias(this=exp.to_identifier(name))
 
 
-def bind_table_functions(expression: exp.Expression) -> exp.Expression:
-    """Replace each call of a lancesql table function with a placeholder table.
+def bind_table_functions(expression: exp.Expression, functions: Collection[str]) -> exp.Expression:
+    """Replace each call of a table function named in ``functions`` with a placeholder table.
 
     Neither DuckDB's Python API nor DataFusion (for arguments that are not literals)
     can call Python table functions from SQL, so lancesql calls them itself: the
@@ -64,7 +63,8 @@ def bind_table_functions(expression: exp.Expression) -> exp.Expression:
     call's result (a Lance dataset or an Arrow table) under the placeholder's name.
 
     >>> import sqlglot
-    >>> tree = bind_table_functions(sqlglot.parse_one("SELECT * FROM lance_scan('t', 2) AS t", read="duckdb"))
+    >>> tree = sqlglot.parse_one("SELECT * FROM lance_scan('t', 2) AS t", read="duckdb")
+    >>> tree = bind_table_functions(tree, {"lance_scan"})
     >>> tree.sql("duckdb"), tree.find(exp.Table).meta[META_KEY][0]
     ('SELECT * FROM __lancesql_0 AS t', 'lance_scan')
 
@@ -74,7 +74,8 @@ def bind_table_functions(expression: exp.Expression) -> exp.Expression:
     'd/x.lance'`` is, and any other function by its own name.
 
     >>> sql = "SELECT count(k) FROM lance_scan('d/x.lance', 2), vector_search('t', 'e', [1], 5)"
-    >>> bind_table_functions(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    >>> tree = sqlglot.parse_one(sql, read="duckdb")
+    >>> bind_table_functions(tree, {"lance_scan", "vector_search"}).sql("duckdb")
     'SELECT COUNT(k) FROM __lancesql_0 AS x, __lancesql_1 AS vector_search'
     """
     counter = itertools.count()
@@ -83,7 +84,7 @@ def bind_table_functions(expression: exp.Expression) -> exp.Expression:
         if not isinstance(func, exp.Func):
             continue
         name, args, kwargs = call_parts(func)
-        if name not in TABLE_FUNCTIONS:
+        if name not in functions:
             continue
         placeholder = exp.Table(
             this=exp.to_identifier(f"__lancesql_{next(counter)}"),

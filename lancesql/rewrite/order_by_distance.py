@@ -6,15 +6,6 @@ from sqlglot import exp
 
 from lancesql.lance_sql import is_lance_predicate
 from lancesql.rewrite.scopes import cte_references
-from lancesql.settings import declare, parse_bool
-
-declare(
-    "rewrite_order_by_distance",
-    True,
-    parse_bool,
-    "Answer SELECT ... ORDER BY array_cosine_distance(col, q) LIMIT k (and array_distance, "
-    "array_negative_inner_product) with vector_search, the WHERE clause as its prefilter.",
-)
 
 #: Distance functions and the Lance metric that orders rows alike.
 METRICS = {
@@ -68,9 +59,11 @@ def order_by_distance(expression: exp.Expression, recompute: bool = False) -> ex
     >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"))
     >>> call = tree.find(exp.Table).sql("duckdb")
     >>> tree.sql("duckdb").replace(call, "<call>")
-    'SELECT id, CAST(t._distance AS REAL) AS d FROM <call> WHERE a = 3 ORDER BY CAST(t._distance AS REAL) LIMIT 5'
+    'SELECT id, CAST(t._distance AS REAL) AS d FROM <call> WHERE a = 3 \
+ORDER BY CAST(t._distance AS REAL) LIMIT 5'
     >>> call
-    "VECTOR_SEARCH('t', 'e', [1], 5, filter => a = 3, metric => 'cosine', use_index => 'auto', as_where => TRUE) AS t"
+    "VECTOR_SEARCH('t', 'e', [1], 5, filter => a = 3, metric => 'cosine', use_index => 'auto', \
+as_where => TRUE) AS t"
     >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"), recompute=True)
     >>> tree.sql("duckdb").replace(call, "<call>")
     'SELECT id, ARRAY_COSINE_DISTANCE(e, [1]) AS d FROM <call> WHERE a = 3 ORDER BY d LIMIT 5'

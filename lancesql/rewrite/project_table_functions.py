@@ -27,12 +27,12 @@ def project_table_functions(expression: exp.Expression) -> exp.Expression:
     ...     "SELECT v.id, label FROM vector_search('t', 'e', [1], 3) AS v "
     ...     "JOIN o USING (key) WHERE o.x > 1"
     ... )
-    >>> tree = project_table_functions(bind_table_functions(sqlglot.parse_one(sql, read="duckdb")))
-    >>> tree.find(exp.Table).meta[COLUMNS_KEY]
+    >>> bound = bind_table_functions(sqlglot.parse_one(sql, read="duckdb"), {"vector_search"})
+    >>> project_table_functions(bound).find(exp.Table).meta[COLUMNS_KEY]
     ['id', 'key', 'label']
     >>> sql = "SELECT count(*) FROM (SELECT * FROM vector_search('t', 'e', [1], 3))"
-    >>> tree = project_table_functions(bind_table_functions(sqlglot.parse_one(sql, read="duckdb")))
-    >>> tree.find(exp.Table).meta[COLUMNS_KEY] is None
+    >>> bound = bind_table_functions(sqlglot.parse_one(sql, read="duckdb"), {"vector_search"})
+    >>> project_table_functions(bound).find(exp.Table).meta[COLUMNS_KEY] is None
     True
     """
     for table in expression.find_all(exp.Table):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from lancesql.parse import BRANCH_MARK
+
 
 def time_travel(expression: exp.Expression) -> exp.Expression:
     """Rewrite ``t AT (VERSION => n)``, ``AT (TIMESTAMP => ...)``, ``VERSION AS OF``
@@ -16,6 +18,9 @@ def time_travel(expression: exp.Expression) -> exp.Expression:
     >>> sql = "SELECT * FROM t AT (VERSION => 3) JOIN t VERSION AS OF 'v1' AS o USING (id)"
     >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     "SELECT * FROM LANCE_SCAN('t', 3) AS t JOIN LANCE_SCAN('t', 'v1') AS o USING (id)"
+    >>> sql = "SELECT * FROM t AT (VERSION => __lancesql_branch('exp', 3))"
+    >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
+    "SELECT * FROM LANCE_SCAN('t', 3, 'exp') AS t"
     >>> sql = "SELECT * FROM t TIMESTAMP AS OF '2026-11-01 10:00'"
     >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     "SELECT * FROM LANCE_SCAN('t', CAST('2026-11-01 10:00' AS TIMESTAMP)) AS t"
@@ -32,7 +37,13 @@ def time_travel(expression: exp.Expression) -> exp.Expression:
         if kind in ("TIMESTAMP", "TIMESTAMP_LTZ", "TIMESTAMP_NTZ") and not isinstance(value, exp.Cast):
             value = exp.cast(value, exp.DataType.build("TIMESTAMP"))
         name = table.name
-        call = exp.Anonymous(this="lance_scan", expressions=[exp.Literal.string(name), value.copy()])
+        arguments = [exp.Literal.string(name), value.copy()]
+        if isinstance(value, exp.Anonymous) and str(value.this).lower() == BRANCH_MARK:
+            # AT (BRANCH => b [, VERSION => v]), as lancesql.parse carries it
+            branch, *version = value.expressions
+            at = version[0].copy() if version else exp.null()
+            arguments = [exp.Literal.string(name), at, branch.copy()]
+        call = exp.Anonymous(this="lance_scan", expressions=arguments)
         short = name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
         alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(short))
         table.replace(exp.Table(this=call, alias=alias))

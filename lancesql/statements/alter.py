@@ -20,14 +20,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from lancesql.arrow_types import arrow_type, storage_schema
 from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DatabaseError, IntegrityError, NotSupportedError, ProgrammingError
+from lancesql.errors import (
+    DatabaseError,
+    IntegrityError,
+    NotSupportedError,
+    ProgrammingError,
+    is_conflict,
+    lance_error,
+)
 from lancesql.lance_sql import assignable, to_lance
 from lancesql.parse import tokenize
-from lancesql.sql_types import arrow_type, storage_schema
-from lancesql.statements import command_tokens, statement
-from lancesql.writes import committed, is_conflict, lance_error, open_target
+from lancesql.query import run_query
+from lancesql.statements.base import command_tokens, statement
+from lancesql.writes import committed, open_target
 
 
 @statement(exp.Alter)
@@ -240,8 +248,6 @@ def _lance_cast_type(dtype: pa.DataType) -> str | None:
 
 # -- ADD COLUMNS FROM (query) ON key --------------------------------------------------------
 def _merge(ctx: StatementContext, ds: lance.LanceDataset, name: str, action: exp.Expression) -> None:
-    from lancesql.query import run_query
-
     query = action.this.expressions[0] if action.this.expressions else None
     keys = [c.args.get("kind") for c in action.args.get("constraints") or []]
     key_node = keys[0].this if keys and isinstance(keys[0], exp.OnProperty) else None

@@ -22,13 +22,14 @@ import lance
 import pyarrow as pa
 from sqlglot import exp
 
+from lancesql.arrow_types import arrow_type, storage_schema
 from lancesql.catalog import SUFFIX, is_uri
 from lancesql.context import Result, StatementContext
-from lancesql.errors import NotSupportedError, ProgrammingError
-from lancesql.sql_types import arrow_type, storage_schema
-from lancesql.statements import statement
+from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
+from lancesql.query import run_query
+from lancesql.statements.base import statement
 from lancesql.views import stored as stored_views
-from lancesql.writes import Stream, check_writable, direct_scan, lance_error, table_uri
+from lancesql.writes import Stream, check_writable, direct_scan, table_uri
 
 log = logging.getLogger("lancesql")
 
@@ -90,8 +91,6 @@ def _schema(target: exp.Schema) -> pa.Schema:
 
 
 def _write_query(ctx: StatementContext, uri: str, name: str, query: Any, mode: str) -> int:
-    from lancesql.query import run_query
-
     reader = direct_scan(ctx, query)
     if reader is None:
         result = run_query(ctx, query)

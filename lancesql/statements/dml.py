@@ -14,22 +14,22 @@ from __future__ import annotations
 import lance
 import pyarrow as pa
 import pyarrow.compute as pc
+from lance.fragment import RowIdSequence, write_fragments
 from sqlglot import exp
 
+from lancesql.arrow_types import sql_type
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError
+from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError, lance_error
 from lancesql.lance_sql import alike, assignable, columns_of, quote, to_lance
-from lancesql.sql_types import sql_type
-from lancesql.statements import statement
-from lancesql.writes import LocalQuery, Stream, committed, direct_scan, lance_error, local_select, open_target
+from lancesql.query import run_query
+from lancesql.statements.base import statement
+from lancesql.writes import LocalQuery, Stream, committed, direct_scan, local_select, open_target
 
 
 # -- INSERT ---------------------------------------------------------------------------------
 @statement(exp.Insert)
 def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     """``INSERT INTO t [(cols)] SELECT ... | VALUES ...``: a Lance append."""
-    from lancesql.query import run_query
-
     for unsupported in ("conflict", "alternative", "overwrite", "returning", "where"):
         if tree.args.get(unsupported):
             raise NotSupportedError(
@@ -121,7 +121,7 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, mapping: list[int | None]
         if index is None:
             arrays.append(pa.nulls(batch.num_rows, field.type))
             continue
-        arrays.append(_cast_to(batch.column(index), field, "the query"))
+        arrays.append(cast_to(batch.column(index), field, "the query"))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -240,8 +240,6 @@ def _update_through_engine(
     new fragments carrying their stable row ids, the old copies are marked deleted, and
     both are committed as one Lance ``Update``: one version, or none if anything fails.
     """
-    from lance.fragment import RowIdSequence, write_fragments
-
     name = ctx.catalog.name_of(uri)
     schema = ds.schema
     for column, value in sets.items():  # SQL's assignment cast (DuckDB rounds a DECIMAL), not Arrow's
@@ -265,7 +263,7 @@ def _update_through_engine(
     for field in schema:
         if field.name in sets:
             column = found.column(field.name).combine_chunks()
-            arrays.append(_cast_to(column, field))
+            arrays.append(cast_to(column, field))
         else:
             assert old is not None
             arrays.append(old.column(field.name).combine_chunks())
@@ -304,7 +302,7 @@ def _update_through_engine(
     return Result.done(rows.num_rows)
 
 
-def _cast_to(array: pa.Array, field: pa.Field, source: str = "the SET") -> pa.Array:
+def cast_to(array: pa.Array, field: pa.Field, source: str = "the SET") -> pa.Array:
     """``array`` as ``field`` stores it, or a DataError naming the column."""
     if array.type != field.type:
         try:

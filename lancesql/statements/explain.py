@@ -27,11 +27,11 @@ from lancesql import direct, direct_aggregate
 from lancesql.catalog import TableRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
+from lancesql.explain import LanceRead, collecting
 from lancesql.parse import DIALECT
-from lancesql.rewrite import rewrite
+from lancesql.query import bind, evaluate, rewritten_for, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
-from lancesql.statements import command_tokens, statement
-from udfs.plans import LanceRead, collecting
+from lancesql.statements.base import command_tokens, statement
 
 
 @statement(exp.Command)
@@ -40,8 +40,6 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     assert isinstance(tree, exp.Command)
     if str(tree.this).upper() != "EXPLAIN":
         return None
-    from lancesql.query import bind, to_sql
-
     text = command_tokens(tree)[len("EXPLAIN") :].strip()
     analyze = text.upper().startswith("ANALYZE ")
     if analyze:
@@ -50,7 +48,7 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         query = sqlglot.parse_one(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(f"EXPLAIN needs a query: {str(exc).splitlines()[0]}") from None
-    rewritten = rewrite(query, ctx.connection.engine.rules, settings=ctx.settings)  # type: ignore[arg-type]
+    rewritten = rewritten_for(ctx, query)  # type: ignore[arg-type]
     with collecting() as reads:
         bind(ctx, rewritten)
     scanned = [
@@ -86,8 +84,6 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
 
 def _scanned_by_engine(ctx: StatementContext, name: str, call: tuple) -> LanceRead:
     """A Lance table the engine scans (registered under ``name`` by the bind)."""
-    from lancesql.query import evaluate
-
     _, args, kwargs = call
     values = [evaluate(ctx, a) for a in args]
     uri = ctx.catalog.resolve_uri(values[0])

@@ -18,9 +18,9 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import IntegrityError, ProgrammingError
-from lancesql.statements import statement
-from lancesql.writes import committed, lance_error, open_target
+from lancesql.errors import IntegrityError, ProgrammingError, lance_error
+from lancesql.statements.base import statement
+from lancesql.writes import committed, open_target
 
 log = logging.getLogger("lancesql")
 

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.context import Result, StatementContext
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
 
 

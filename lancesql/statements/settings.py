@@ -11,7 +11,8 @@ from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
-from lancesql.statements import command_tokens, statement
+from lancesql.query import evaluate
+from lancesql.statements.base import command_tokens, statement
 
 PREFIX = "lancesql"
 
@@ -25,8 +26,6 @@ def set_setting(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         return None
     if len(ours) != len(items):
         raise ProgrammingError("set lancesql settings and engine settings in separate SET statements")
-    from lancesql.query import evaluate
-
     for item in ours:
         target, value = item.this.this, item.this.expression
         if isinstance(value, (exp.Column, exp.Var)) and not isinstance(value, exp.Placeholder):

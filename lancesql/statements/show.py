@@ -6,7 +6,9 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
-from lancesql.statements import statement
+from lancesql.query import all_views, run_query, sources
+from lancesql.statements.base import statement
+from lancesql.views import stored
 
 
 @statement(exp.Show)
@@ -15,8 +17,6 @@ def show_tables(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     (``table``, ``view``, or ``temporary view`` for this connection's TEMP views)."""
     if str(tree.this).upper() not in ("TABLES", "ALL TABLES"):
         return None
-    from lancesql.views import stored
-
     kinds = dict.fromkeys(ctx.catalog.table_names(), "table")
     kinds.update(dict.fromkeys(stored(ctx.catalog), "view"))
     kinds.update(dict.fromkeys(ctx.connection.temp_views, "temporary view"))
@@ -38,8 +38,6 @@ def describe(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     The types are Arrow's, as Lance stores them (``fixed_size_list<item: float>[512]``),
     so that a Lance schema reads the same on both engines.
     """
-    from lancesql.query import all_views, run_query, sources
-
     target = tree.this
     if isinstance(target, exp.Table) and not target.this.quoted and target.name in all_views(ctx):
         target = exp.select("*").from_(target.copy())  # a view: the schema its query gives

@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlglot import exp
 
-from lancesql.catalog import Catalog, TableRef, VersionRef
+from lancesql.catalog import Catalog, TableRef, VersionRef, split_branch
 from lancesql.context import Result, StatementContext
 from lancesql.errors import IntegrityError, ProgrammingError
-from lancesql.statements import command_tokens, statement
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
 
 #: Longest tag name: Lance keeps each tag in a file named after it.
@@ -67,8 +67,9 @@ def check_tag_name(name: str) -> str:
     return name
 
 
-def _statement_text(tree: exp.Expression) -> str | None:
-    """The text of a tag statement, or None for any other statement."""
+def alter_command_text(tree: exp.Expression) -> str | None:
+    """The text of an ``ALTER TABLE`` statement sqlglot kept raw (``CREATE TAG``,
+    ``DROP TAG``, ``CREATE BRANCH``, ...), or None for any other statement."""
     if isinstance(tree, exp.Command):
         return command_tokens(tree)
     if isinstance(tree, exp.Alter):
@@ -81,15 +82,14 @@ def _statement_text(tree: exp.Expression) -> str | None:
         ):
             rest = actions[0].expression
             tail = rest.sql() if isinstance(rest, exp.Expression) else str(rest or "")
-            if tail.split(None, 1)[:1] and tail.split(None, 1)[0].upper() == "TAG":
-                return f"ALTER TABLE {tree.this.sql(dialect='duckdb')} DROP {tail}"
+            return f"ALTER TABLE {tree.this.sql(dialect='duckdb')} DROP {tail}"
     return None
 
 
-@statement(exp.Command, exp.Alter)
-def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
-    """``ALTER TABLE t CREATE | REPLACE | DROP TAG ...``; any other ALTER is not ours."""
-    text = _statement_text(tree)
+def alter_table_tokens(ctx: StatementContext, tree: exp.Expression) -> tuple[Tokens, int] | None:
+    """The tokens of a raw ``ALTER TABLE t ...``, positioned after the table name, and
+    where the name starts; None for any other statement."""
+    text = alter_command_text(tree)
     if text is None:
         return None
     tokens = Tokens(text, ctx.params)
@@ -100,6 +100,16 @@ def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         tokens.table()
     except ProgrammingError:  # a table form of some other ALTER statement
         return None
+    return tokens, start
+
+
+@statement(exp.Command, exp.Alter)
+def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
+    """``ALTER TABLE t CREATE | REPLACE | DROP TAG ...``; any other ALTER is not ours."""
+    found = alter_table_tokens(ctx, tree)
+    if found is None:
+        return None
+    tokens, start = found
     action = [tokens.word(i) for i in range(4)]
     if not (
         action[:2] in (["CREATE", "TAG"], ["REPLACE", "TAG"], ["DROP", "TAG"])
@@ -162,7 +172,10 @@ def set_tag(
     latest = catalog.latest(uri)
     table = catalog.name_of(uri)
     # Opening the version checks that it exists and was not removed by cleanup.
-    number = catalog.open(TableRef(uri, version)).version
+    opened = catalog.open(TableRef(uri, version))
+    number = opened.version
+    # a tag names a version of one branch: the one this version is on
+    reference = (split_branch(str(opened.uri).rstrip("/"))[1], number)
     tags = latest.tags.list()
     exists = name in tags
     if exists and mode == "create":
@@ -180,9 +193,9 @@ def set_tag(
         )
     try:
         if exists:
-            latest.tags.update(name, number)
+            latest.tags.update(name, reference)
         else:
-            latest.tags.create(name, number)
+            latest.tags.create(name, reference)
     except ValueError as exc:
         if "already exists" in str(exc):  # another writer made it meanwhile
             raise IntegrityError(f"table {table!r} already has tag {name!r}") from exc

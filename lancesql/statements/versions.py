@@ -11,9 +11,11 @@ from sqlglot import exp
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.context import Result, StatementContext
-from lancesql.statements import command_tokens, statement
+from lancesql.errors import ProgrammingError
+from lancesql.parse import BRANCH_MARK
+from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
-from udfs.lance_versions import indexes_table, tags_table, versions_table
+from lancesql.udfs.lance_versions import indexes_table, tags_table, versions_table
 
 _WHAT = {
     "VERSIONS": "versions",
@@ -36,12 +38,15 @@ def show_history(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     what = _WHAT[tokens.word(1) or ""]
     tokens.pos += 3
     name = tokens.table()
-    version: VersionRef = None
-    if what == "indexes":
-        version = _at_version(tokens)
+    version, branch = _at_version(tokens)
+    if version is not None and what != "indexes":
+        raise ProgrammingError(
+            f"SHOW {what.upper()} lists every version: drop the version, or give only a "
+            "branch (AT (BRANCH => 'name'))"
+        )
     tokens.end()
     catalog = ctx.catalog
-    uri = catalog.resolve_uri(name)
+    uri = catalog.resolve_uri(name, branch)
     if what == "versions":
         return Result.of(versions_table(catalog.latest(uri)))
     if what == "tags":
@@ -49,13 +54,22 @@ def show_history(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     return Result.of(indexes_table(catalog.open(TableRef(uri, version))))
 
 
-def _at_version(tokens: Tokens) -> VersionRef:
-    """``AT (VERSION => v)`` (``AT (TAG => 't')`` arrives as ``AT (VERSION => 't')``) or
-    ``VERSION AS OF v``, or nothing."""
+def _at_version(tokens: Tokens) -> tuple[VersionRef, str | None]:
+    """``AT (VERSION => v)`` (``AT (TAG => 't')`` arrives as ``AT (VERSION => 't')``,
+    ``AT (BRANCH => 'b' [, VERSION => v])`` as ``AT (VERSION => __lancesql_branch('b' [, v]))``)
+    or ``VERSION AS OF v``, or nothing: the version and the branch."""
     if tokens.accept("AT", "(", "VERSION", "=>"):
-        version = tokens.version()
+        version: VersionRef = None
+        branch = None
+        if tokens.accept(BRANCH_MARK.upper(), "("):
+            branch = tokens.name("branch name")
+            if tokens.accept(","):
+                version = tokens.version()
+            tokens.expect(")")
+        else:
+            version = tokens.version()
         tokens.expect(")")
-        return version
+        return version, branch
     if tokens.accept("VERSION", "AS", "OF"):
-        return tokens.version()
-    return None
+        return tokens.version(), None
+    return None, None

@@ -13,7 +13,8 @@ from lancesql import views
 from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, ProgrammingError
 from lancesql.parse import DIALECT
-from lancesql.statements import statement
+from lancesql.query import run_query
+from lancesql.statements.base import statement
 from lancesql.writes import check_writable
 
 
@@ -53,8 +54,6 @@ def create_view(ctx: StatementContext, tree: exp.Expression) -> Result | None:
             f"view {name!r} already exists: use CREATE OR REPLACE VIEW, or DROP VIEW {name}"
         )
     sql = query.sql(dialect=DIALECT)
-    from lancesql.query import run_query
-
     # the view must run now: name its tables and columns right (and not itself)
     probe = exp.select("*").from_(query.copy().subquery("_view")).limit(0)
     result = run_query(ctx, probe)

@@ -18,6 +18,8 @@ import socket
 import sys
 from collections.abc import Sequence
 
+import lancesql
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -46,8 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         print(f"Error: lancesql ui needs the ui extra ({exc}): pip install 'lancesql[ui]'", file=sys.stderr)
         return 1
-    import lancesql
-
     options = dict(item.split("=", 1) for item in args.storage_option or [])
     try:
         connection = lancesql.connect(args.root, engine=args.engine, storage_options=options or None)

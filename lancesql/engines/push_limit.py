@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from lancesql.fast_path import answers_alone
 from lancesql.lance_sql import to_lance
 
-_BLOCKERS = ("order", "group", "having", "qualify", "distinct", "joins", "laterals", "windows", "pivots")
+#: What a select may have for its scan to take the LIMIT (a CTE, INTO or SAMPLE of the
+#: select leaves its own scan's rows as they are).
+_ACCEPTS = ("limit", "offset", "with_", "with", "into", "sample", "prewhere")
 
 
 def push_limit(expression: exp.Expression) -> exp.Expression:
@@ -30,7 +33,7 @@ limit => 5) AS t WHERE label = 3 LIMIT 5"
     """
     for select in list(expression.find_all(exp.Select)):
         limit = _limit_of(select)
-        if limit is None or any(select.args.get(k) for k in _BLOCKERS):
+        if limit is None or not answers_alone(select, accepts=_ACCEPTS):
             continue
         source = select.args.get("from_")
         table = source.this if source else None

@@ -1,0 +1,286 @@
+"""What the search functions share: opening the table, checking arguments, and planning
+a vector search around its prefilter.
+
+The prefilter is the hard part. An IVF index searches the ``nprobes`` partitions nearest
+the query; when a filter keeps few rows, and those lie away from the query, the probed
+partitions hold few or none of them, so Lance returns fewer than k rows (``nprobes``
+fixes both the least and the most partitions) or, widening until k are found, the wrong
+ones. So the search is planned (:func:`plan_search`) from the number of rows the filter
+keeps, which the scalar indices count in a few milliseconds:
+
+- at most ``vector_search_exact_rows`` rows match: an exact (flat) search over exactly
+  those rows, prefiltered by the scalar index. It is exact, and fast because few rows
+  are read;
+- more match: the vector index, prefiltered, with ``nprobes`` as the least number of
+  partitions searched, so Lance widens until k matching rows are found (with
+  ``vector_search_widen_nprobes``, nprobes is also scaled by the share of rows the filter
+  removes, for filters whose rows cluster away from the queries; off by default, as it
+  costs several times the latency on filters spread over the table, where the plain
+  prefiltered search already has the unfiltered recall).
+
+No filter, or no vector index, or ``use_index => false``: one plain Lance search. Rows
+appended after the index was built are searched flat and merged, as Lance does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import lance
+import numpy as np
+import pyarrow as pa
+
+from lancesql.catalog import TableRef, VersionRef
+from lancesql.errors import DataError, ProgrammingError
+from lancesql.settings import declare, parse_bool
+from lancesql.udfs.registry import Session
+
+# Lance's index statistics would otherwise warn about centroids on every call.
+os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
+
+declare(
+    "vector_search_exact_rows",
+    10_000,
+    int,
+    "A filtered vector_search whose filter keeps at most this many rows searches them "
+    "exactly (flat) instead of through the vector index.",
+)
+declare(
+    "vector_search_refine_factor",
+    1,
+    int,
+    "refine_factor of an index search that gives none: the candidates are re-ranked with "
+    "exact distances, so _distance is exact (0 turns it off: PQ-approximate distances).",
+)
+declare(
+    "vector_search_widen_nprobes",
+    False,
+    parse_bool,
+    "On the index path, widen nprobes in proportion to the rows a filter removes.",
+)
+
+#: Metric names users may write, to Lance's.
+METRICS = {"cosine": "cosine", "l2": "l2", "euclidean": "l2", "dot": "dot", "hamming": "hamming"}
+
+
+@dataclass(frozen=True)
+class VectorIndex:
+    """A vector index on one column."""
+
+    name: str
+    index_type: str
+    metric: str
+
+
+def open_table(
+    session: Session, function: str, table: Any, version: VersionRef, branch: str | None = None
+) -> lance.LanceDataset:
+    """The dataset a search's first argument names, at ``version`` (of ``branch``)."""
+    if not isinstance(table, str) or not table:
+        raise ProgrammingError(
+            f"{function}() needs a table name or a dataset URI as its first argument"
+        )
+    catalog = session.catalog
+    return catalog.open(TableRef(catalog.resolve_uri(table, branch), version))
+
+
+def check_k(function: str, k: Any) -> int:
+    """``k`` as a positive number of rows."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ProgrammingError(
+            f"{function}() needs k, the number of rows, as an integer; got {k!r}"
+        )
+    if k <= 0:
+        raise DataError(f"{function}() needs k > 0 (the number of rows to return); got {k}")
+    return int(k)
+
+
+def check_positive(function: str, name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise DataError(f"{function}() needs {name} to be a positive integer; got {value!r}")
+    return int(value)
+
+
+def field_of(ds: lance.LanceDataset, function: str, column: Any) -> pa.Field:
+    """The schema field of ``column``, or an error listing the table's columns."""
+    if not isinstance(column, str):
+        raise ProgrammingError(f"{function}() needs the column name as a string, e.g. 'image_emb'")
+    schema = ds.schema
+    index = schema.get_field_index(column)
+    if index < 0:
+        raise ProgrammingError(
+            f"{function}(): the table has no column {column!r}; "
+            f"its columns are {', '.join(schema.names)}"
+        )
+    return schema.field(index)
+
+
+def is_vector(field: pa.Field) -> bool:
+    """Whether ``field`` holds vectors Lance can search: fixed-size lists of numbers."""
+    return pa.types.is_fixed_size_list(field.type) and (
+        pa.types.is_floating(field.type.value_type) or pa.types.is_integer(field.type.value_type)
+    )
+
+
+def vector_index(ds: lance.LanceDataset, column: str) -> VectorIndex | None:
+    """The vector index on ``column`` in this version of ``ds``, if any."""
+    for description in ds.describe_indices():
+        if list(description.field_names) != [column] or "Vector" not in description.type_url:
+            continue
+        details = description.details or {}
+        metric = str(details.get("metric_type", "l2")).lower()
+        return VectorIndex(description.name, description.index_type, METRICS.get(metric, metric))
+    return None
+
+
+def read_columns(ds: lance.LanceDataset, columns: list[str] | None, extra: str) -> list[str]:
+    """The table's columns the query reads (all when None), then ``extra``."""
+    names = ds.schema.names
+    wanted = names if columns is None else [n for n in names if n in set(columns)]
+    return [n for n in wanted if n != extra] + [extra]
+
+
+def query_vector(function: str, query: Any, field: pa.Field) -> np.ndarray:
+    """``query`` as a 1-d array matching the column's length."""
+    if query is None:
+        raise DataError(
+            f"{function}(): the query vector is NULL (a NULL value, or a subquery that found no row)"
+        )
+    if isinstance(query, pa.Array | pa.ChunkedArray | pa.Scalar):
+        query = query.to_pylist() if not isinstance(query, pa.Scalar) else query.as_py()
+    try:
+        vector = np.asarray(
+            query, dtype=np.float64 if field.type.value_type == pa.float64() else np.float32
+        )
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{function}(): the query must be a list of numbers, got {type(query).__name__}"
+        ) from None
+    if vector.ndim != 1:
+        raise DataError(f"{function}(): the query must be one vector (a flat list of numbers)")
+    size = field.type.list_size
+    if len(vector) != size:
+        raise DataError(
+            f"{function}(): the query vector has {len(vector)} values but column "
+            f"{field.name!r} holds vectors of {size}"
+        )
+    return vector
+
+
+#: Rows each filter keeps, per open dataset handle and version. A version never
+#: changes, so a count stays true; a recreated table gets a new handle from the catalog.
+_COUNTS: weakref.WeakKeyDictionary[lance.LanceDataset, dict[tuple[int, str], int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def count_matching(ds: lance.LanceDataset, filter: str) -> int:
+    """How many rows of ``ds`` ``filter`` keeps (through the scalar indices; cached)."""
+    counts = _COUNTS.setdefault(ds, {})
+    key = (ds.version, filter)
+    if key not in counts:
+        if len(counts) > 256:
+            counts.clear()
+        counts[key] = ds.count_rows(filter=filter)
+    return counts[key]
+
+
+@dataclass
+class Plan:
+    """How one vector search runs."""
+
+    path: str  # "exact" or "index"
+    nearest: dict[str, Any]
+    reason: str
+    matching: int | None = None
+
+
+def plan_search(
+    session: Session,
+    ds: lance.LanceDataset,
+    column: str,
+    vector: np.ndarray,
+    k: int,
+    filter: str | None,
+    metric: str | None,
+    nprobes: int | None,
+    refine_factor: int | None,
+    use_index: Any,
+    function: str = "vector_search",
+) -> Plan:
+    """Choose between an exact search and the index (see the module's docstring)."""
+    if metric is not None:
+        if not isinstance(metric, str) or metric.lower() not in METRICS:
+            raise ProgrammingError(
+                f"{function}(): unknown metric {metric!r}; use one of cosine, l2, dot, hamming"
+            )
+        metric = METRICS[metric.lower()]
+    auto = isinstance(use_index, str) and use_index.lower() == "auto"
+    if not auto and not isinstance(use_index, bool):
+        raise ProgrammingError(
+            f"{function}(): use_index must be true, false or 'auto'; got {use_index!r}"
+        )
+    index = vector_index(ds, column)
+    nearest: dict[str, Any] = {"column": column, "q": vector, "k": k}
+    if index is not None and metric is not None and metric != index.metric and use_index is True:
+        raise ProgrammingError(
+            f"{function}(): the vector index {index.name!r} on {column!r} was built with metric "
+            f"{index.metric!r}, not {metric!r}: search with metric => '{index.metric}', or "
+            f"search exactly with use_index => false"
+        )
+    metric = metric or (index.metric if index is not None else "l2")
+    nearest["metric"] = metric
+    if refine_factor is None:
+        refine_factor = int(session.settings.get("vector_search_refine_factor")) or None
+    if refine_factor is not None:
+        nearest["refine_factor"] = refine_factor
+
+    def exact(reason: str, matching: int | None = None) -> Plan:
+        flat = {key: value for key, value in nearest.items() if key != "refine_factor"}
+        return Plan("exact", {**flat, "use_index": False}, reason, matching)
+
+    if index is None:
+        return exact(f"no vector index on {column!r}")
+    if use_index is False:
+        return exact("use_index => false")
+    if metric != index.metric:
+        return exact(
+            f"the index {index.name!r} was built with metric {index.metric!r}, not {metric!r}"
+        )
+    if filter is None:
+        if nprobes is not None:
+            nearest["nprobes"] = nprobes
+        return Plan("index", nearest, f"no filter: index {index.name!r}")
+    total = ds.count_rows()
+    matching = count_matching(ds, filter)
+    limit = int(session.settings.get("vector_search_exact_rows"))
+    if matching <= limit:
+        return exact(
+            f"{matching} of {total} rows match the filter (<= vector_search_exact_rows = {limit})",
+            matching,
+        )
+    widened = nprobes
+    if (
+        session.settings.get("vector_search_widen_nprobes")
+        and nprobes is not None
+        and matching < total
+    ):
+        # Keep as many matching rows in the probed partitions as an unfiltered search sees.
+        widened = math.ceil(nprobes * total / max(matching, 1))
+    if widened is not None:
+        nearest["minimum_nprobes"] = widened
+    return Plan(
+        "index",
+        nearest,
+        f"{matching} of {total} rows match the filter "
+        f"(> vector_search_exact_rows = {limit}): index {index.name!r}",
+        matching,
+    )
+
+
