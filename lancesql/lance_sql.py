@@ -20,7 +20,7 @@ import datetime as dt
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pyarrow as pa
 import sqlglot
@@ -263,6 +263,8 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
         tree = sqlglot.parse_one(text, read=_DIALECT)
     except sqlglot.errors.SqlglotError:
         return False
+    if not isinstance(tree, exp.Expression):
+        return False
     if isinstance(tree, exp.Null):
         return True
     types = {f.name: f.type for f in schema}
@@ -274,7 +276,7 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
             return _fits(given, target)
         return pa.types.is_float64(target) and (pa.types.is_integer(given) or pa.types.is_float32(given))
     if target is None or pa.types.is_boolean(target):
-        return isinstance(tree, exp.Expression) and _predicate_alike(tree, types)
+        return _predicate_alike(tree, types)
     kind = _kind(tree, types)
     if kind == "intlit" and pa.types.is_integer(target):
         return _int_in_range(exp.column("_"), tree, {"_": target})
@@ -317,9 +319,11 @@ def alike_part(text: str, schema: pa.Schema) -> tuple[str | None, bool]:
     if not isinstance(tree, exp.Expression):
         return None, False
     types = {f.name: f.type for f in schema}
-    conjuncts = list(tree.flatten()) if isinstance(tree, exp.And) else [tree]
+    conjuncts = [tree]
+    if isinstance(tree, exp.And):
+        conjuncts = [c for c in tree.flatten() if isinstance(c, exp.Expression)]
     kept = [c for c in conjuncts if _predicate_alike(c, types)]
-    return (_generate(exp.and_(*kept)) if kept else None), len(kept) == len(conjuncts)
+    return (_generate(cast(exp.Expression, exp.and_(*kept))) if kept else None), len(kept) == len(conjuncts)
 
 
 def _predicate_alike(node: exp.Expression, types: dict[str, pa.DataType]) -> bool:
