@@ -202,6 +202,15 @@ _INT_RANGES = {
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
+def _parse(text: str) -> exp.Expression | None:
+    """Lance filter or value text as a tree, or None when it does not parse."""
+    try:
+        tree = sqlglot.parse_one(text, read=_DIALECT)
+    except sqlglot.errors.SqlglotError:
+        return None
+    return tree if isinstance(tree, exp.Expression) else None
+
+
 def alike(text: str, schema: pa.Schema) -> bool:
     """Whether Lance evaluates the filter ``text`` (Lance's SQL, as :func:`to_lance` and
     :func:`render` write it) over a dataset of ``schema`` exactly as DuckDB or DataFusion
@@ -227,11 +236,8 @@ def alike(text: str, schema: pa.Schema) -> bool:
     >>> [alike(f, s) for f in ("t > CAST('2026-01-01' AS TIMESTAMP)", "t > '2026-01-01'", "i IN (1, 2.5)")]
     [True, False, False]
     """
-    try:
-        tree = sqlglot.parse_one(text, read=_DIALECT)
-    except sqlglot.errors.SqlglotError:
-        return False
-    if not isinstance(tree, exp.Expression):
+    tree = _parse(text)
+    if tree is None:
         return False
     types = {f.name: f.type for f in schema}
     return _predicate_alike(tree, types)
@@ -259,11 +265,8 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
     >>> [assignable(v, pa.float64(), s) for v in ("0.1", "j", "d")], assignable("j IN (1, 2)", pa.bool_(), s)
     ([True, True, False], True)
     """
-    try:
-        tree = sqlglot.parse_one(text, read=_DIALECT)
-    except sqlglot.errors.SqlglotError:
-        return False
-    if not isinstance(tree, exp.Expression):
+    tree = _parse(text)
+    if tree is None:
         return False
     if isinstance(tree, exp.Null):
         return True
@@ -312,11 +315,8 @@ def alike_part(text: str, schema: pa.Schema) -> tuple[str | None, bool]:
     >>> alike_part("k = 1 AND d = 0.04", s), alike_part("d = 0.04", s), alike_part("k IN (1, 2)", s)
     (('k = 1', False), (None, False), ('k IN (1, 2)', True))
     """
-    try:
-        tree = sqlglot.parse_one(text, read=_DIALECT)
-    except sqlglot.errors.SqlglotError:
-        return None, False
-    if not isinstance(tree, exp.Expression):
+    tree = _parse(text)
+    if tree is None:
         return None, False
     types = {f.name: f.type for f in schema}
     conjuncts = [tree]

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from lancesql.arrow_types import arrow_type, storage_schema
+from lancesql.arrow_types import arrow_type, sql_type, storage_schema
 from lancesql.backfill import backfill
 from lancesql.context import Result, StatementContext
 from lancesql.errors import (
@@ -219,31 +219,15 @@ def _lance_transforms(
             return None
         target = expression
         if declared is not None:
-            sql_type = _lance_cast_type(declared)
-            if sql_type is None:
+            cast_to = sql_type(declared)
+            if cast_to is None:
                 return None
-            target = exp.cast(expression.copy(), sql_type)
+            target = exp.cast(expression.copy(), cast_to)
         text = to_lance(target, ctx.params)
         if text is None:
             return None
         out[column] = text
     return out
-
-
-_LANCE_CASTS = {
-    pa.bool_(): "BOOLEAN",
-    pa.int8(): "TINYINT",
-    pa.int16(): "SMALLINT",
-    pa.int32(): "INT",
-    pa.int64(): "BIGINT",
-    pa.float32(): "FLOAT",
-    pa.float64(): "DOUBLE",
-    pa.string(): "VARCHAR",
-}
-
-
-def _lance_cast_type(dtype: pa.DataType) -> str | None:
-    return _LANCE_CASTS.get(dtype)
 
 
 # -- ADD COLUMNS FROM (query) ON key --------------------------------------------------------
