@@ -304,6 +304,36 @@ def test_add_column_as(
     _same_rows(written, expected, f"[{engine}] ADD COLUMN c AS ({value})")
 
 
+@pytest.mark.parametrize(
+    ("declared", "value"),
+    [
+        ("DECIMAL(15, 2)", "0.045"),
+        ("INT", "i16 + 0.5"),
+        ("DOUBLE", "k"),
+        ("VARCHAR", "id"),
+        ("TINYINT", "i16"),
+    ],
+)
+def test_add_column_typed(
+    oracle_data: oracle.Data, tmp_path: Path, engine: str, declared: str, value: str
+) -> None:
+    """``ADD COLUMN c <type> AS (expr)`` stores the plain engine's ``CAST(expr AS type)``."""
+    root = _copy_t(oracle_data, tmp_path)
+    plain = oracle.Plain(engine, oracle_data.tables)
+    statement = f"ALTER TABLE t ADD COLUMN c {declared} AS ({value})"
+    with lancesql.connect(root, engine=engine) as con:
+        try:
+            expected = plain.run(f"SELECT CAST({value} AS {declared}) AS c FROM t", ())
+        except Exception as exc:
+            with pytest.raises(lancesql.Error) as raised:
+                con.cursor().execute(statement)
+            assert type(raised.value).__name__ == plain.error_class(exc)
+            return
+        con.cursor().execute(statement)
+    written = lance.dataset(str(root / "t.lance")).to_table(columns=["c"])
+    _same_rows(written, expected, f"[{engine}] {statement}")
+
+
 @pytest.mark.parametrize(("column", "value"), ASSIGNMENTS)
 def test_update_set(oracle_data: oracle.Data, tmp_path: Path, engine: str, column: str, value: str) -> None:
     """``UPDATE t SET col = expr WHERE ...`` leaves the rows plain DuckDB's UPDATE leaves

@@ -173,6 +173,11 @@ def _add_columns(
                 raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
             # Lance refused it (an unknown function, a type it cannot coerce): the
             # engine computes it instead, and reports the error if it is the user's.
+    # a declared type is SQL's CAST of the value (DuckDB rounds to a DECIMAL's scale), not Arrow's
+    for column, declared in types.items():
+        cast_to = sql_type(declared) if declared is not None else None
+        if cast_to is not None:
+            computed[column] = exp.cast(computed[column].copy(), cast_to)
     backfill(ctx, ds, computed, types)
 
 
