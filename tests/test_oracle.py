@@ -196,6 +196,9 @@ REGRESSIONS = [
     pytest.param("SELECT k, s FROM {t} INTERSECT SELECT k, s FROM {t@2}", {}, id="intersect-null-versions"),
     # streaming errors (a DataFusion panic read through fetch_arrow_table) were ArrowInvalid
     pytest.param("SELECT CAST(s AS INT) AS n FROM {t}", {}, id="streaming-error-class"),
+    # a parameter, then '' at the very end: sqlglot's tokenizer failed (a non-DB-API TokenError)
+    pytest.param("SELECT DISTINCT * FROM {t} WHERE id = {?} AND b = X''", {"params": (5,)}, id="param-hex-end"),
+    pytest.param("SELECT id, s FROM {t} WHERE id > {?} AND s = ''", {"params": (5,)}, id="param-empty-end"),
     # DataFusion declares sum(DECIMAL(15,2)) DECIMAL(25,2); beside count(DISTINCT ...) its
     # optimizer sums per-group sums, whose batches are DECIMAL(35,2): the declared type counts
     pytest.param(
