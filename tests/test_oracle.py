@@ -197,7 +197,9 @@ REGRESSIONS = [
     # streaming errors (a DataFusion panic read through fetch_arrow_table) were ArrowInvalid
     pytest.param("SELECT CAST(s AS INT) AS n FROM {t}", {}, id="streaming-error-class"),
     # a parameter, then '' at the very end: sqlglot's tokenizer failed (a non-DB-API TokenError)
-    pytest.param("SELECT DISTINCT * FROM {t} WHERE id = {?} AND b = X''", {"params": (5,)}, id="param-hex-end"),
+    pytest.param(
+        "SELECT DISTINCT * FROM {t} WHERE id = {?} AND b = X''", {"params": (5,)}, id="param-hex-end"
+    ),
     pytest.param("SELECT id, s FROM {t} WHERE id > {?} AND s = ''", {"params": (5,)}, id="param-empty-end"),
     # DataFusion declares sum(DECIMAL(15,2)) DECIMAL(25,2); beside count(DISTINCT ...) its
     # optimizer sums per-group sums, whose batches are DECIMAL(35,2): the declared type counts
@@ -252,6 +254,21 @@ def test_error_classes() -> None:
     assert oracle.duckdb_class(duckdb.ConversionException("x")) == "DataError"
     assert oracle.datafusion_class(Exception("Error during planning: x")) == "ProgrammingError"
     assert oracle.datafusion_class(Exception("Arrow error: Cast error: x")) == "DataError"
+
+
+def test_ctas_unaliased_expression(writable: oracle.Data, engine: str) -> None:
+    """An unaliased computed column is named by the engine (DuckDB: ``(id + 1)``), never
+    written with no name (Lance's direct scan of CTAS gave it ``""``)."""
+    expected = oracle.Plain(engine, writable.tables).run("SELECT id + 1 FROM t", ())
+    name = f"out_{next(_written)}"
+    with lancesql.connect(writable.root, engine=engine) as con:
+        try:
+            con.cursor().execute(f"CREATE TABLE {name} AS SELECT id + 1 FROM t")
+        except lancesql.ProgrammingError as exc:
+            assert "." in expected.schema.names[0] and "name each computed column with AS" in str(exc)
+            return
+    written = lance.dataset(str(writable.root / f"{name}.lance")).to_table()
+    _same_rows(written, expected, f"[{engine}] CREATE TABLE {name} AS SELECT id + 1 FROM t")
 
 
 # -- UPDATE ... SET and ALTER TABLE ... ADD COLUMN AS: the engine's values --------------------
