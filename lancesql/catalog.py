@@ -93,6 +93,9 @@ class Catalog:
         #: connection points this at its ``branch`` setting.
         self.current_branch: Callable[[], str | None] = lambda: None
         self._latest: dict[str, lance.LanceDataset] = {}
+        # the stamp of each cached handle's manifest: a dataset dropped and created again
+        # by another connection has a new manifest at the same version number
+        self._stamps: dict[str, tuple[int, int] | None] = {}
         self._pinned: dict[tuple[str, int], lance.LanceDataset] = {}
         self._lock = threading.Lock()
 
@@ -223,9 +226,8 @@ class Catalog:
             ) from exc
 
     def exists(self, uri: str) -> bool:
-        """Whether a dataset is at ``uri`` (cheap for local paths)."""
-        if uri in self._latest:
-            return True
+        """Whether a dataset is at ``uri`` now (cheap for local paths). A cached handle is
+        no proof: another connection may have dropped the table since."""
         if "://" not in uri:
             return os.path.isdir(os.path.join(uri, "_versions"))
         try:
@@ -287,17 +289,25 @@ class Catalog:
         with self._lock:
             for name in [k for k in self._latest if gone(k)]:
                 del self._latest[name]
+                self._stamps.pop(name, None)
             for key in [k for k in self._pinned if gone(k[0])]:
                 del self._pinned[key]
 
     def refreshed(self, ds: lance.LanceDataset) -> None:
         """Record ``ds`` as the newest handle of its dataset, after a write through it."""
+        uri = _uri_of(ds)
+        stamp = _manifest_stamp(uri, ds.version)
         with self._lock:
-            self._latest[_uri_of(ds)] = ds
+            self._latest[uri] = ds
+            self._stamps[uri] = stamp
 
     def _open_latest(self, uri: str) -> lance.LanceDataset:
         with self._lock:
             ds = self._latest.get(uri)
+            stamp = self._stamps.get(uri)
+        if ds is not None and _manifest_stamp(uri, ds.version) != stamp:
+            self.forget(uri)  # dropped (and perhaps created again) since it was cached
+            ds = None
         if ds is None:
             try:
                 ds = lance.dataset(uri, storage_options=self.storage_options)
@@ -311,8 +321,10 @@ class Catalog:
                 raise self._missing_table(uri, None) from None
             if newest != ds.version:
                 ds = ds.checkout_version(newest)
+        stamp = _manifest_stamp(uri, ds.version)
         with self._lock:
             self._latest[uri] = ds
+            self._stamps[uri] = stamp
         return ds
 
     # -- versions ------------------------------------------------------------------------
@@ -394,6 +406,21 @@ def _manifest_kept(uri: str, version: int) -> bool:
     return os.path.exists(os.path.join(versions, f"{2**64 - 1 - version}.manifest")) or os.path.exists(
         os.path.join(versions, f"{version}.manifest")
     )
+
+
+def _manifest_stamp(uri: str, version: int) -> tuple[int, int] | None:
+    """Inode and modification time of a local dataset's manifest of ``version`` (Lance
+    never rewrites one in place), None when it is gone or the dataset is remote."""
+    if "://" in uri:
+        return None
+    versions = os.path.join(uri, "_versions")
+    for name in (f"{2**64 - 1 - version}.manifest", f"{version}.manifest"):
+        try:
+            st = os.stat(os.path.join(versions, name))
+        except OSError:
+            continue
+        return (st.st_ino, st.st_mtime_ns)
+    return None
 
 
 def _uri_of(ds: lance.LanceDataset) -> str:

@@ -14,6 +14,7 @@ from lancesql import direct, direct_aggregate, lance_sql, views
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.lance_sql import PREDICATE_SHAPES
+from lancesql.lateral import is_lateral, lateral_source
 from lancesql.rewrite import rewrite
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.rewrite.expand_views import expand_views
@@ -185,6 +186,8 @@ def _annotated(reader: pa.RecordBatchReader, notes: dict[bytes, bytes]) -> pa.Re
 
 def call_source(ctx: StatementContext, table: exp.Table) -> Source:
     """The result of the table function that placeholder ``table`` stands for."""
+    if is_lateral(table):
+        return lateral_source(ctx, table, run_query, argument)
     name, args, kwargs = table.meta[META_KEY]
     function = TABLE_FUNCTIONS[name]
     params = function.params

@@ -11,3 +11,11 @@ PY=${PYTHON:-python3}
 .venv/bin/mypy
 .venv/bin/lint-imports
 .venv/bin/python -m pytest -q "$@"
+# SQLAlchemy's own dialect compliance suite is a pytest run of its own (SQLAlchemy's plugin
+# takes over collection), on a fresh root; tests/sqlalchemy_suite/requirements.py says
+# what lancesql does not support.
+suite_root=$(mktemp -d)
+trap 'rm -rf "$suite_root"' EXIT
+repo=$PWD
+(cd tests/sqlalchemy_suite && PYTHONPATH="$repo" "$repo/.venv/bin/python" -m pytest -c pytest.ini -q . \
+    --dburi "lancesql:///$suite_root")

@@ -28,9 +28,12 @@ from tests.test_crash import CHILD
 APPEND = "INSERT INTO mnist SELECT * REPLACE (slow_double(id) + {offset} AS id) FROM mnist WHERE id < 100"
 
 
-def start(root: Path, sql: str, slow: float = 0.0) -> subprocess.Popen[str]:
-    """A child process running ``sql`` on ``root``, once it has printed ``start``."""
+def start(root: Path, sql: str, slow: float = 0.0, go: Path | None = None) -> subprocess.Popen[str]:
+    """A child process running ``sql`` on ``root``, once it has printed ``start`` (and,
+    with ``go``, once that file exists: the child is loaded and waits for it)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SLOW": str(slow), "TQDM_DISABLE": "1"}
+    if go is not None:
+        env["GO"] = str(go)
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(root), sql],
         stdout=subprocess.PIPE,
@@ -71,14 +74,21 @@ def test_two_appends_both_land(root: Path) -> None:
     assert ds.count_rows(filter="id >= 200000") == 100
 
 
-def test_append_during_add_column_conflicts_and_the_retry_lands(root: Path) -> None:
+def test_append_during_add_column_conflicts_and_the_retry_lands(root: Path, tmp_path: Path) -> None:
     """The append lands; the ADD COLUMN that was computing over the old rows is refused
     whole with retry guidance (Lance cannot add a column to rows it did not see), and
-    running it again adds the column to every row, the appended ones included."""
+    running it again adds the column to every row, the appended ones included.
+
+    Both children are loaded before either starts (loading lancesql can take longer
+    than the whole ADD COLUMN on a busy machine), then the append starts while the
+    column is being computed (ten batches of 500 rows, a second each)."""
     add = "ALTER TABLE mnist ADD COLUMN c AS (slow_double(id))"
-    adding = start(root, add, slow=0.2)
-    time.sleep(0.2)
-    appending = start(root, APPEND.format(offset=100_000))
+    go_add, go_append = tmp_path / "go-add", tmp_path / "go-append"
+    adding = start(root, add, slow=1.0, go=go_add)
+    appending = start(root, APPEND.format(offset=100_000), go=go_append)
+    go_add.touch()
+    time.sleep(0.5)
+    go_append.touch()
     assert finish(appending) == "done"
     outcome = finish(adding)
     ds = dataset(root)
@@ -225,3 +235,31 @@ def test_threads_writing_through_one_connection(root: Path, engine: str) -> None
             assert sorted(pool.map(append, range(4))) == [0, 1, 2, 3]
         assert rows(con, "SELECT count(*), count(DISTINCT id) FROM mnist") == [(5120, 5120)]
         assert rows(con, "SELECT max(version) FROM lance_versions('mnist')") == [(19,)]
+
+
+def test_a_table_dropped_by_another_connection_can_be_created_again(tmp_path: Path, engine: str) -> None:
+    """A connection that has read a table does not take its cached handle as proof the
+    table still exists once another connection dropped it (a pool of connections, as
+    SQLAlchemy keeps, does this all the time)."""
+    with lancesql.connect(tmp_path, engine=engine) as a, lancesql.connect(tmp_path, engine=engine) as b:
+        a.execute("CREATE TABLE t (x INTEGER)")
+        a.execute("INSERT INTO t VALUES (1)")
+        assert rows(a, "SELECT x FROM t") == [(1,)]
+        b.execute("DROP TABLE t")
+        a.execute("CREATE TABLE t (y VARCHAR)")
+        a.execute("INSERT INTO t VALUES ('new')")
+        assert rows(a, "SELECT * FROM t") == [("new",)]
+        assert rows(b, "SELECT * FROM t") == [("new",)]
+
+
+def test_a_table_another_connection_created_again_is_read_as_it_is_now(tmp_path: Path, engine: str) -> None:
+    """Dropped and created again elsewhere, at the same version number, a table is read
+    with its new columns and rows, not through the handle cached for the old one."""
+    with lancesql.connect(tmp_path, engine=engine) as a, lancesql.connect(tmp_path, engine=engine) as b:
+        a.execute("CREATE TABLE t AS SELECT 1 AS x")
+        assert rows(a, "SELECT * FROM t") == [(1,)]
+        b.execute("DROP TABLE t")
+        b.execute("CREATE TABLE t AS SELECT 'new' AS y, 2 AS z")
+        assert lance.dataset(str(tmp_path / "t.lance")).version == 1
+        assert rows(a, "SELECT * FROM t") == [("new", 2)]
+        assert [d[0] for d in a.execute("SELECT * FROM t").description] == ["y", "z"]

@@ -42,6 +42,9 @@ import lancesql
 con = lancesql.connect(sys.argv[1], settings={"backfill_batch_size": 500})
 cur = con.cursor()
 print("start", flush=True)
+GO = os.environ.get("GO")  # a file whose creation lets the statement begin
+while GO and not os.path.exists(GO):
+    time.sleep(0.01)
 try:
     cur.execute(sys.argv[2])
 except lancesql.Error as exc:

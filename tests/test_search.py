@@ -112,12 +112,11 @@ def test_prefilter_through_the_index_keeps_k_rows(
         ("label = 3", table.column("label").to_numpy() == 3),
         ("id < 40", table.column("id").to_numpy() < 40),  # 0.8% of the rows
     ):
-        # nprobes is the least number of partitions: Lance widens until k rows match
+        # the planner probes partitions until they hold enough matching rows
         result = cur.execute(search.format(where=where)).fetchall()
         assert len(result) == 10
         assert {r[0] for r in result} <= set(table.column("id").to_numpy()[mask].tolist())
-    # widening nprobes by the share of rows the filter removes keeps the recall up
-    cur.execute("SET lancesql.vector_search_widen_nprobes = true")
+    # and probes the partitions where the matching rows lie, so the recall stays up
     mask = table.column("label").to_numpy() == 3
     result = cur.execute(search.format(where="label = 3")).fetchall()
     truth = exact_ids(table, vector_of(table, 42), 10, mask=mask)
@@ -273,6 +272,7 @@ def test_table_without_vector_index_searches_exactly(
 
 def test_explain_shows_what_reached_lance(con: lancesql.Connection) -> None:
     con.cursor().execute("SET lancesql.vector_search_exact_rows = 0")
+    con.cursor().execute("SET lancesql.vector_search_exact_cost = 1000")  # the index path
     plan = rows(
         con,
         f"EXPLAIN SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 10, "
@@ -283,9 +283,12 @@ def test_explain_shows_what_reached_lance(con: lancesql.Connection) -> None:
     assert plan[1][0].startswith("vector_search(") and "@ version 7" in plan[1][0]
     assert "columns: id, _distance" in text  # only what the query uses
     assert "prefilter: label = 3" in text
-    assert "path: index" in text and "refine_factor: 5" in text and "minimum_nprobes: 4" in text
+    assert "path: index" in text and "refine_factor: " in text and "nprobes: " in text
+    assert "the 4 partitions nearest the query hold" in text
+    assert "partitions probed (partition:matching/rows): " in text
     assert "label_idx(BTree)" in text and "image_emb_idx (IVF_PQ, cosine)" in text
     con.cursor().execute("RESET lancesql.vector_search_exact_rows")
+    con.cursor().execute("RESET lancesql.vector_search_exact_cost")
     exact = rows(
         con,
         f"EXPLAIN SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 10, filter => 'id < 20')",
@@ -398,6 +401,37 @@ def test_hybrid_search_fuses_by_reciprocal_rank(
             [vector],
         )
         assert len(filtered) == 5 and {r[0] for r in filtered} == {4}
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_order_by_distance_with_a_tie_breaker(tmp_path: Path, engine: str, indexed: bool) -> None:
+    """``ORDER BY distance, id [DESC] LIMIT k`` is answered by the search, and the ties at
+    the k-th distance are broken as the query says (ten rows share the nearest vector)."""
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((2000, 16)).astype(np.float32)
+    vectors[100:110] = vectors[0] = rng.standard_normal(16).astype(np.float32)
+    ds = lance.write_dataset(
+        pa.table(
+            {
+                "id": np.arange(2000),
+                "emb": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 16),
+            }
+        ),
+        str(tmp_path / "dup.lance"),
+    )
+    if indexed:
+        ds.create_index("emb", "IVF_PQ", metric="l2", num_partitions=4, num_sub_vectors=4)
+    query = vectors[0].tolist()
+    with lancesql.connect(tmp_path, engine=engine) as con:
+        cur = con.cursor()
+        distance = ((vectors - vectors[0]) ** 2).sum(axis=1)
+        ids = np.arange(2000)
+        for order, key in (("id DESC", -ids), ("id", ids)):
+            expected = np.lexsort((key, distance))[:3].tolist()  # numpy: distance, then id
+            sql = f"SELECT id FROM dup ORDER BY array_distance(emb, ?), {order} LIMIT 3"
+            plan = cur.execute("EXPLAIN " + sql, [query]).fetchall()
+            assert any(str(r[0]).startswith("vector_search(") for r in plan)
+            assert [r[0] for r in cur.execute(sql, [query]).fetchall()] == expected
 
 
 def test_vector_search_takes_any_number_of_arguments(con: lancesql.Connection, table: pa.Table) -> None:

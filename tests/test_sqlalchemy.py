@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from decimal import Decimal
 from importlib import import_module
 from pathlib import Path
 
@@ -79,6 +80,34 @@ def test_inspect_lists_tables_and_typed_columns(root):
     assert [c.name for c in train.columns] == ["id", "label", "caption", "image", "emb", "score"]
 
 
+def test_inspect_lists_views_with_their_columns_and_query(root):
+    """Stored views (every connection's) and TEMP views (this connection's) are told apart,
+    their columns reflect as a table's do, and the definition is the SQL lancesql stored."""
+    engine = sa.create_engine(f"lancesql:///{root}", poolclass=sa.pool.StaticPool)
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE VIEW twos AS SELECT id, caption FROM train WHERE label = 2"))
+        conn.execute(sa.text("CREATE TEMP VIEW mine AS SELECT k FROM small"))
+        inspector = sa.inspect(conn)
+        assert inspector.get_table_names() == ["small", "train"]
+        assert inspector.get_view_names() == ["twos"]
+        assert inspector.get_temp_view_names() == ["mine"]
+        assert inspector.has_table("twos") and inspector.has_table("mine")
+        columns = {c["name"]: c["type"] for c in inspector.get_columns("twos")}
+        assert isinstance(columns["id"], sa.BIGINT) and isinstance(columns["caption"], sa.VARCHAR)
+        definition = inspector.get_view_definition("twos")
+        assert "label = 2" in definition and "train" in definition
+        assert "small" in inspector.get_view_definition("mine")
+        with pytest.raises(sa.exc.NoSuchTableError):
+            inspector.get_view_definition("train")
+        # A reflected view reads as the same rows as its query (the oracle: the Lance table).
+        twos = sa.Table("twos", sa.MetaData(), autoload_with=conn)
+        got = sorted(conn.execute(sa.select(twos.c.id)).scalars())
+    assert got == [i for i in range(50) if i % 5 == 2]
+    # Another engine (another connection) sees the stored view, not the TEMP one.
+    fresh = sa.inspect(sa.create_engine(f"lancesql:///{root}"))
+    assert fresh.get_view_names() == ["twos"] and fresh.get_temp_view_names() == []
+
+
 def test_inspect_lists_lance_indices(root):
     lance.dataset(str(root / "train.lance")).create_scalar_index("label", "BTREE")
     inspector = sa.inspect(sa.create_engine(f"lancesql:///{root}"))
@@ -148,6 +177,58 @@ def test_core_writes_and_vector_search(tmp_path):
         assert conn.execute(sa.select(items.c.name).where(items.c.id == 2)).scalar() == "B"
     meta.drop_all(engine)
     assert not (tmp_path / "items.lance").exists()
+
+
+def test_not_null_columns_are_kept_and_reflected(tmp_path):
+    """A primary key's and a nullable=False column's NOT NULL reach the Lance schema,
+    and reflection reads it back from there (the engine says every column is nullable)."""
+    engine = sa.create_engine(f"lancesql:///{tmp_path}")
+    meta = sa.MetaData()
+    sa.Table(
+        "t",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(20), nullable=False),
+        sa.Column("note", sa.String(20)),
+    )
+    meta.create_all(engine)
+    schema = lance.dataset(str(tmp_path / "t.lance")).schema
+    assert [schema.field(c).nullable for c in ("id", "name", "note")] == [False, False, True]
+    columns = sa.inspect(engine).get_columns("t")
+    assert {c["name"]: c["nullable"] for c in columns} == {"id": False, "name": False, "note": True}
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="NOT NULL"):
+        conn.execute(sa.text("INSERT INTO t VALUES (1, NULL, 'x')"))
+
+
+def test_numeric_reads_as_decimal_even_where_duckdb_divides_in_double(tmp_path):
+    """DuckDB divides DECIMALs as DOUBLE; a Numeric expression still reads as Decimal."""
+    engine = sa.create_engine(f"lancesql:///{tmp_path}")
+    price = sa.literal_column("5.52", sa.Numeric(10, 2)) / sa.literal_column("2.4", sa.Numeric(10, 2))
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(price)) == Decimal("2.3")
+        assert conn.scalar(sa.select(sa.cast(sa.literal("1.25"), sa.Numeric(10, 2)))) == Decimal("1.25")
+        ratio = sa.literal_column("5.52", sa.Numeric(10, 2, asdecimal=False)) / 2
+        assert isinstance(conn.scalar(sa.select(ratio)), float)
+
+
+def test_operators_and_literals_in_duckdb_words(tmp_path):
+    """Core's xor, regexp and literal dates compile to what DuckDB means by them
+    (the oracle: Python's own operators and re.sub)."""
+    import datetime as dt
+    import re
+
+    engine = sa.create_engine(f"lancesql:///{tmp_path}")
+    text = sa.literal("a1b22c333")
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.literal(6).bitwise_xor(3))) == 6 ^ 3
+        expected = re.sub("[0-9]+", "#", "a1b22c333")
+        assert conn.scalar(sa.select(text.regexp_replace("[0-9]+", "#"))) == expected
+        assert conn.scalar(sa.select(text.regexp_match("b2+c"))) is True
+        moment = sa.select(sa.literal(dt.time(12, 57, 18), sa.Time)).compile(
+            engine, compile_kwargs={"literal_binds": True}
+        )
+        assert "TIME '12:57:18'" in str(moment)
+        assert conn.scalar(sa.text(str(moment))) == dt.time(12, 57, 18)
 
 
 def test_url_forms(tmp_path):

@@ -11,12 +11,10 @@ keeps, which the scalar indices count in a few milliseconds:
 - at most ``vector_search_exact_rows`` rows match: an exact (flat) search over exactly
   those rows, prefiltered by the scalar index. It is exact, and fast because few rows
   are read;
-- more match: the vector index, prefiltered, with ``nprobes`` as the least number of
-  partitions searched, so Lance widens until k matching rows are found (with
-  ``vector_search_widen_nprobes``, nprobes is also scaled by the share of rows the filter
-  removes, for filters whose rows cluster away from the queries; off by default, as it
-  costs several times the latency on filters spread over the table, where the plain
-  prefiltered search already has the unfiltered recall).
+- more match: the vector index, prefiltered, over as many partitions as it takes to see
+  as many partitions of matching rows as the unfiltered search sees, or an exact search
+  when that is estimated cheaper (see :mod:`lancesql.udfs.search_plan`, which knows where
+  the matching rows lie in the index).
 
 No filter, or no vector index, or ``use_index => false``: one plain Lance search. Rows
 appended after the index was built are searched flat and merged, as Lance does.
@@ -24,7 +22,6 @@ appended after the index was built are searched flat and merged, as Lance does.
 
 from __future__ import annotations
 
-import math
 import os
 import weakref
 from dataclasses import dataclass
@@ -36,8 +33,10 @@ import pyarrow as pa
 
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError
-from lancesql.settings import declare, parse_bool
+from lancesql.settings import declare
+from lancesql.udfs import search_plan
 from lancesql.udfs.registry import Session
+from lancesql.udfs.search_plan import ivf_layout, plan_probes
 
 # Lance's index statistics would otherwise warn about centroids on every call.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
@@ -55,12 +54,6 @@ declare(
     int,
     "refine_factor of an index search that gives none: the candidates are re-ranked with "
     "exact distances, so _distance is exact (0 turns it off: PQ-approximate distances).",
-)
-declare(
-    "vector_search_widen_nprobes",
-    False,
-    parse_bool,
-    "On the index path, widen nprobes in proportion to the rows a filter removes.",
 )
 
 #: Metric names users may write, to Lance's.
@@ -128,8 +121,22 @@ def is_vector(field: pa.Field) -> bool:
     )
 
 
+#: The vector index of each column, per open dataset handle and version (as ``_COUNTS``).
+_INDICES: weakref.WeakKeyDictionary[
+    lance.LanceDataset, dict[tuple[int, str], VectorIndex | None]
+] = weakref.WeakKeyDictionary()
+
+
 def vector_index(ds: lance.LanceDataset, column: str) -> VectorIndex | None:
-    """The vector index on ``column`` in this version of ``ds``, if any."""
+    """The vector index on ``column`` in this version of ``ds``, if any (cached)."""
+    known = _INDICES.setdefault(ds, {})
+    key = (ds.version, column)
+    if key not in known:
+        known[key] = _find_vector_index(ds, column)
+    return known[key]
+
+
+def _find_vector_index(ds: lance.LanceDataset, column: str) -> VectorIndex | None:
     for description in ds.describe_indices():
         if list(description.field_names) != [column] or "Vector" not in description.type_url:
             continue
@@ -199,6 +206,8 @@ class Plan:
     nearest: dict[str, Any]
     reason: str
     matching: int | None = None
+    #: (partition, rows, matching rows) of each partition probed, when planned by them
+    probed: tuple[tuple[int, int, int], ...] = ()
 
 
 def plan_search(
@@ -265,22 +274,35 @@ def plan_search(
             f"{matching} of {total} rows match the filter (<= vector_search_exact_rows = {limit})",
             matching,
         )
-    widened = nprobes
-    if (
-        session.settings.get("vector_search_widen_nprobes")
-        and nprobes is not None
-        and matching < total
-    ):
-        # Keep as many matching rows in the probed partitions as an unfiltered search sees.
-        widened = math.ceil(nprobes * total / max(matching, 1))
-    if widened is not None:
-        nearest["minimum_nprobes"] = widened
-    return Plan(
-        "index",
-        nearest,
-        f"{matching} of {total} rows match the filter "
-        f"(> vector_search_exact_rows = {limit}): index {index.name!r}",
-        matching,
+    layout = ivf_layout(ds, index.name)
+    if layout is None:
+        # the index does not say where its rows lie: widen until k rows are found
+        if nprobes is not None:
+            nearest["minimum_nprobes"] = nprobes
+        return Plan(
+            "index",
+            nearest,
+            f"{matching} of {total} rows match the filter "
+            f"(> vector_search_exact_rows = {limit}): index {index.name!r}",
+            matching,
+        )
+    planned = nprobes or int(session.settings.get("vector_search_default_nprobes"))
+    probe = plan_probes(
+        layout,
+        search_plan.matching(ds, index.name, layout, filter),
+        total,
+        vector,
+        metric,
+        k,
+        planned,
+        refine_factor,
+        float(session.settings.get("vector_search_exact_cost")),
     )
+    if probe.path == "exact":
+        return exact(probe.reason, matching)
+    nearest["nprobes"] = probe.nprobes
+    if probe.refine_factor is not None:
+        nearest["refine_factor"] = probe.refine_factor
+    return Plan("index", nearest, f"index {index.name!r}: {probe.reason}", matching, probe.probed)
 
 

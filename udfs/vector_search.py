@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lancesql.catalog import VersionRef
@@ -24,6 +25,7 @@ from lancesql.udfs.search import (
     read_columns,
     vector_index,
 )
+from lancesql.udfs.search_plan import describe
 
 
 @table_function("vector_search", projects=True, predicates=("filter",))
@@ -40,12 +42,16 @@ def vector_search(
     version: VersionRef = None,
     use_index: Any = True,
     branch: str | None = None,
+    with_ties: bool = False,
     as_where: bool = False,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
     """The ``k`` rows of ``table`` nearest ``query`` in ``column`` among the rows
-    ``filter`` keeps, with their ``_distance``, nearest first (on ``branch`` when given).
+    ``filter`` keeps, with their ``_distance``, nearest first (on ``branch`` when given);
+    ``with_ties``: also every row as near as the k-th (as SQL's ``FETCH FIRST k ROWS WITH
+    TIES``), so that an ``ORDER BY distance, id LIMIT k`` over the result breaks ties among
+    all of them.
 
     ``as_where`` (set by the ``order_by_distance`` rule, which keeps its WHERE and LIMIT
     in the query) says the filter is a query's WHERE, to be read as SQL reads it: when
@@ -72,20 +78,38 @@ def vector_search(
     if as_where is True and filter is not None:
         lance_part, whole = alike_part(filter, ds.schema)
         if not whole:  # the engine filters: an exact search over every row Lance may keep
-            filter, use_index = lance_part, False
+            filter, use_index, with_ties = lance_part, False, False
             k = max(count_matching(ds, filter) if filter else ds.count_rows(), 1)
     try:
         plan = plan_search(
             session, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
         )
-        scanner = ds.scanner(
-            columns=wanted,
-            filter=filter,
-            prefilter=True if filter else None,
-            nearest=plan.nearest,
-            disable_scoring_autoprojection=True,
-        )
-        result = scanner.to_table()
+        if not isinstance(with_ties, bool):
+            raise ProgrammingError(f"{name}(): with_ties must be true or false; got {with_ties!r}")
+        fetch = k + 1 if with_ties else k
+        while True:
+            scanner = ds.scanner(
+                columns=wanted,
+                filter=filter,
+                prefilter=True if filter else None,
+                nearest={**plan.nearest, "k": fetch},
+                disable_scoring_autoprojection=True,
+            )
+            result = scanner.to_table()
+            if not with_ties:
+                break
+            result = result.sort_by("_distance")
+            distances = result.column("_distance").to_numpy()
+            if len(distances) == 0:
+                break
+            if len(distances) < fetch or distances[-1] > distances[k - 1]:
+                # the rows up to the last one tied with the k-th
+                last = int(
+                    np.searchsorted(distances, distances[min(k, len(distances)) - 1], "right")
+                )
+                result = result.slice(0, last)
+                break
+            fetch *= 2
     except (OSError, ValueError) as exc:
         what = f"{name}(): the filter {filter!r} failed" if filter else f"{name}() failed"
         raise lance_error(exc, what) from exc
@@ -98,6 +122,8 @@ def vector_search(
         for key in ("nprobes", "minimum_nprobes", "refine_factor"):
             if key in plan.nearest:
                 details[key] = str(plan.nearest[key])
+        if plan.probed:
+            details["partitions probed (partition:matching/rows)"] = describe(plan.probed)
         index = vector_index(ds, column)
         if index is not None:
             details["vector index"] = f"{index.name} ({index.index_type}, {index.metric})"

@@ -36,6 +36,7 @@ from lancesql.errors import (
 )
 from lancesql.rewrite import Rule
 from lancesql.rewrite.bind_table_functions import bind_table_functions
+from lancesql.rewrite.lateral_search import lateral_search
 from lancesql.rewrite.order_by_distance import order_by_distance
 from lancesql.rewrite.project_table_functions import project_table_functions
 from lancesql.rewrite.qualify_tables import qualify_tables
@@ -46,6 +47,7 @@ from lancesql.udfs.registry import ScalarFunction, Session, Source
 #: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
 DUCKDB_RULES: tuple[Rule, ...] = (
     time_travel,
+    lateral_search,
     order_by_distance,
     qualify_tables,
     push_limit,
@@ -70,12 +72,16 @@ class _ForDuckDB(lance.LanceDataset):
     column ("pushdown filter referenced a field that is not yet supported"). For such a
     filter Lance reads only the columns asked for plus those the filter names, and Arrow
     applies the filter: the same rows, without the scalar indices.
+
+    ``lancesql_rows``: the row count (``count_rows()``, from the manifest, no data read),
+    which DuckDB's join planner estimates the scan at; see :func:`_estimate_lance_scans`.
     """
 
     def __init__(self, inner: lance.LanceDataset, *, row_ids: bool, arrow_filter: bool):
         self.__dict__.update(inner.__dict__)  # shares the open handle, reads nothing
         self._lancesql_row_ids = row_ids
         self._lancesql_arrow_filter = arrow_filter
+        self.lancesql_rows = inner.count_rows()
 
     @property
     def schema(self) -> pa.Schema:
@@ -151,6 +157,37 @@ def _needs_arrow_filter(schema: pa.Schema) -> bool:
     return _has_time(schema) or not all(_substrait_reads(f.type) for f in schema)
 
 
+def _estimate_lance_scans() -> None:
+    """Give DuckDB the row count of each Lance dataset lancesql registers.
+
+    DuckDB 2 reads a registered pyarrow Dataset through a source object whose ``rows()``
+    is the scan's cardinality estimate; for a Dataset it is unknown, so DuckDB estimated
+    every Lance scan at one row and could order joins badly (build a hash table on a
+    million-row scan, probe it with a hundred rows). The Python API has no public way to
+    pass an estimate with a registered object, so the pyarrow-Dataset source is taught
+    to read ``lancesql_rows`` from the objects lancesql registers; any other object gets
+    what DuckDB gave it before. Without that source class (another DuckDB release), scans
+    stay unestimated, which ``tests/test_row_estimates.py`` reports.
+    """
+    try:
+        from duckdb._sources.pyarrow import PyArrowDatasetSource
+    except ImportError:  # pragma: no cover - another DuckDB release
+        return
+    if getattr(PyArrowDatasetSource.rows, "lancesql", False):
+        return
+    unknown = PyArrowDatasetSource.rows
+
+    def rows(self: Any) -> int | None:
+        known = getattr(self.obj, "lancesql_rows", None)
+        return known if isinstance(known, int) else unknown(self)
+
+    rows.lancesql = True  # type: ignore[attr-defined]
+    PyArrowDatasetSource.rows = rows  # type: ignore[method-assign]
+
+
+_estimate_lance_scans()
+
+
 class DuckDBCursor:
     """A DuckDB cursor with lancesql's sources registered on it."""
 
@@ -160,8 +197,7 @@ class DuckDBCursor:
     def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
         if isinstance(source, lance.LanceDataset):
             arrow_filter = _needs_arrow_filter(source.schema)
-            if row_ids or arrow_filter:
-                source = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
+            source = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
         self._cursor.register(name, source)
 
     def unregister(self, name: str) -> None:

@@ -91,6 +91,7 @@ def bind_table_functions(expression: exp.Expression, functions: Collection[str])
             alias=table.args.get("alias") or _alias(_default_alias(name, args)),
             joins=table.args.get("joins"),
         )
+        placeholder.meta.update(table.meta)
         placeholder.meta[META_KEY] = (name, args, kwargs)
         table.replace(placeholder)
     return expression

@@ -39,6 +39,10 @@ def order_by_distance(expression: exp.Expression, recompute: bool = False) -> ex
     query vector ``q`` must not depend on the row. Anything else (joins, GROUP BY,
     DISTINCT, a WHERE that Lance cannot run, DESC) runs as written.
 
+    Keys after the distance (``ORDER BY d, id``) break ties: the search then also returns
+    every row as near as the k-th (``with_ties``), and the engine orders by all the
+    keys and keeps k, so the rows are those the query as written gives.
+
     Whether the vector index fits (it must be built with the same metric) is decided
     when the call is bound, where the dataset is open: ``use_index => 'auto'`` searches
     through the index when its metric matches and exactly otherwise, so the rows are
@@ -67,6 +71,15 @@ as_where => TRUE) AS t"
     >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"), recompute=True)
     >>> tree.sql("duckdb").replace(call, "<call>")
     'SELECT id, ARRAY_COSINE_DISTANCE(e, [1]) AS d FROM <call> WHERE a = 3 ORDER BY d LIMIT 5'
+    >>> sql = "SELECT id FROM t ORDER BY array_distance(e, [1, 0]), id DESC LIMIT 2"
+    >>> print(order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb", pretty=True))
+    SELECT
+      id
+    FROM VECTOR_SEARCH('t', 'e', [1, 0], 2, metric => 'l2', use_index => 'auto', with_ties => TRUE) AS t
+    ORDER BY
+      CAST(SQRT(t._distance) AS REAL),
+      id DESC
+    LIMIT 2
     >>> sql = "SELECT id FROM t AS x JOIN u ON TRUE ORDER BY array_distance(x.e, [1, 0]) LIMIT 5"
     >>> order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     'SELECT id FROM t AS x JOIN u ON TRUE ORDER BY ARRAY_DISTANCE(x.e, [1, 0]) LIMIT 5'
@@ -86,10 +99,12 @@ def _rewrite(select: exp.Select, ctes: set[int], recompute: bool) -> None:
     alias = table.alias or table.name.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
     order = select.args.get("order")
     limit = select.args.get("limit")
-    if order is None or limit is None or len(order.expressions) != 1:
+    if order is None or limit is None:
         return
-    ordered = order.expressions[0]
+    ordered, *tie_breakers = order.expressions
     if ordered.args.get("desc"):
+        return
+    if any(key.find(exp.AggFunc, exp.Window, exp.Subquery) for key in tie_breakers):
         return
     k = limit.expression
     if not (isinstance(k, exp.Placeholder) or (isinstance(k, exp.Literal) and k.is_int)):
@@ -118,6 +133,9 @@ def _rewrite(select: exp.Select, ctes: set[int], recompute: bool) -> None:
         kwargs.append(exp.Kwarg(this=exp.var("as_where"), expression=exp.true()))
     if version is not None:
         kwargs.append(exp.Kwarg(this=exp.var("version"), expression=version.copy()))
+    if tie_breakers:
+        # every row as near as the k-th, so the engine breaks the ties among all of them
+        kwargs.append(exp.Kwarg(this=exp.var("with_ties"), expression=exp.true()))
     call = exp.Anonymous(
         this="vector_search",
         expressions=[uri.copy(), exp.Literal.string(column), query.copy(), k.copy(), *kwargs],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import types
 from typing import Any
 
@@ -13,6 +15,7 @@ from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.sql import compiler
 
 import lancesql
+from lancesql import views
 from lancesql.errors import ProgrammingError
 
 
@@ -38,6 +41,53 @@ class BLOB(sqltypes.LargeBinary):
     """Bytes (images inline), ``BLOB`` in lancesql's SQL."""
 
     __visit_name__ = "BLOB"
+
+
+class NUMERIC(sqltypes.Numeric[Any]):
+    """A decimal. Arithmetic on DECIMALs that DuckDB does in DOUBLE (``/``) gives floats:
+    a ``Numeric`` column or expression still reads as :class:`decimal.Decimal`, taken from
+    the float's shortest form (``5.52 / 2.4`` reads as ``Decimal('2.3')``)."""
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if not self.asdecimal:
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            return decimal.Decimal(repr(value)) if isinstance(value, float) else value
+
+        return process
+
+
+class _TypedLiteral:
+    """Literal values written as ``TYPE 'text'``: a bare string does not go into a
+    DATE, TIME or TIMESTAMP column (lancesql asks for a CAST)."""
+
+    sql_type = ""
+
+    def literal_processor(self, dialect: Any) -> Any:
+        def process(value: Any) -> str:
+            kind = self.sql_type
+            if isinstance(value, dt.datetime):  # a datetime given for a DATE is its date
+                if kind == "TIMESTAMP":
+                    kind = "TIMESTAMPTZ" if value.tzinfo is not None else "TIMESTAMP"
+                    value = value.isoformat(sep=" ")
+                else:
+                    value = value.date() if kind == "DATE" else value.time()
+            return f"{kind} '{value}'"
+
+        return process
+
+
+class TIME(_TypedLiteral, sqltypes.Time):
+    sql_type = "TIME"
+
+
+class DATE(_TypedLiteral, sqltypes.Date):
+    sql_type = "DATE"
+
+
+class DATETIME(_TypedLiteral, sqltypes.DateTime):
+    sql_type = "TIMESTAMP"
 
 
 class LanceSQLTypeCompiler(compiler.GenericTypeCompiler):
@@ -131,8 +181,12 @@ class LanceSQLDDLCompiler(compiler.DDLCompiler):
         return ""
 
     def get_column_specification(self, column: Any, **kwargs: Any) -> str:
+        """``name TYPE [NOT NULL]``: Lance keeps a field's nullability and refuses NULLs
+        in a NOT NULL column (a primary key's columns are NOT NULL, the key itself is not
+        kept)."""
         type_sql = self.dialect.type_compiler_instance.process(column.type, type_expression=column)
-        return f"{self.preparer.format_column(column)} {type_sql}"
+        not_null = "" if column.nullable else " NOT NULL"
+        return f"{self.preparer.format_column(column)} {type_sql}{not_null}"
 
     def visit_create_index(
         self, create: Any, include_schema: Any = False, include_table_schema: Any = True, **kw: Any
@@ -156,6 +210,31 @@ class LanceSQLCompiler(compiler.SQLCompiler):
         if select._offset_clause is not None:
             text += "\n OFFSET " + self.process(select._offset_clause, **kw)
         return text
+
+
+    def visit_bitwise_xor_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
+        """``xor(a, b)``: DuckDB's ``^`` raises to a power."""
+        return f"xor({self.process(binary.left, **kw)}, {self.process(binary.right, **kw)})"
+
+    def visit_regexp_match_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
+        """``regexp_matches(s, pattern[, flags])``: a match anywhere in ``s``."""
+        args = [self.process(binary.left, **kw), self.process(binary.right, **kw)]
+        flags = binary.modifiers["flags"]
+        if flags is not None:
+            args.append(self.render_literal_value(flags, sqltypes.STRINGTYPE))
+        return f"regexp_matches({', '.join(args)})"
+
+    def visit_not_regexp_match_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
+        return f"NOT {self.visit_regexp_match_op_binary(binary, operator, **kw)}"
+
+    def visit_regexp_replace_op_binary(self, binary: Any, operator: Any, **kw: Any) -> str:
+        """``regexp_replace(s, pattern, replacement, 'g')``: every match replaced, as
+        SQLAlchemy's ``regexp_replace`` means on every backend (DuckDB's default is the first)."""
+        flags = "g" + (binary.modifiers["flags"] or "").replace("g", "")
+        return (
+            f"regexp_replace({self.process(binary.left, **kw)}, {self.process(binary.right, **kw)}, "
+            f"{self.render_literal_value(flags, sqltypes.STRINGTYPE)})"
+        )
 
 
 class LanceSQLIdentifierPreparer(compiler.IdentifierPreparer):
@@ -271,6 +350,10 @@ class LanceSQLDialect(default.DefaultDialect):
     construct_arguments = [(Index, {"using": None})]  # noqa: RUF012 (read by SQLAlchemy)
     colspecs = {  # noqa: RUF012
         sqltypes.LargeBinary: BLOB,
+        sqltypes.Numeric: NUMERIC,
+        sqltypes.Time: TIME,
+        sqltypes.Date: DATE,
+        sqltypes.DateTime: DATETIME,
     }
     ischema_names = {  # noqa: RUF012
         "BLOB": BLOB,
@@ -318,18 +401,26 @@ class LanceSQLDialect(default.DefaultDialect):
         return ["main"]
 
     @reflection.cache
-    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> list[str]:
-        return sorted(r[0] for r in self._rows(connection, "SHOW TABLES") if r[1] == "table")
+    def _kinds(self, connection: Any, **kw: Any) -> dict[str, str]:
+        """Each name SHOW TABLES lists and its kind: ``table``, ``view`` (stored under the
+        root) or ``temporary view`` (this connection's)."""
+        return {r[0]: r[1] for r in self._rows(connection, "SHOW TABLES")}
 
-    @reflection.cache
+    def _names(self, connection: Any, kind: str, **kw: Any) -> list[str]:
+        return sorted(name for name, k in self._kinds(connection, **kw).items() if k == kind)
+
+    def get_table_names(self, connection: Any, schema: str | None = None, **kw: Any) -> list[str]:
+        return self._names(connection, "table", **kw)
+
     def get_view_names(self, connection: Any, schema: str | None = None, **kw: Any) -> list[str]:
-        # SHOW TABLES gives each name's kind: table, view or temporary view
-        return sorted(r[0] for r in self._rows(connection, "SHOW TABLES") if r[1] != "table")
+        return self._names(connection, "view", **kw)
+
+    def get_temp_view_names(self, connection: Any, schema: str | None = None, **kw: Any) -> list[str]:
+        return self._names(connection, "temporary view", **kw)
 
     def has_table(self, connection: Any, table_name: str, schema: str | None = None, **kw: Any) -> bool:
         self._ensure_has_table_connection(connection)
-        names = self.get_table_names(connection, schema, **kw) + self.get_view_names(connection, schema, **kw)
-        return table_name in names
+        return table_name in self._kinds(connection, **kw)
 
     @reflection.cache
     def get_columns(
@@ -340,14 +431,16 @@ class LanceSQLDialect(default.DefaultDialect):
             raise NoSuchTableError(table_name)
         quoted = self.identifier_preparer.quote(table_name)
         cursor = connection.exec_driver_sql(f"SELECT * FROM {quoted} LIMIT 0").cursor
+        # The engine's description says every column may be NULL; DESCRIBE reads Lance's schema.
+        nullable = {name: null == "YES" for name, _, null in self._rows(connection, f"DESCRIBE {quoted}")}
         return [
             {
                 "name": name,
                 "type": sqlalchemy_type(code.arrow_type),
-                "nullable": bool(nullable),
+                "nullable": nullable.get(name, True),
                 "default": None,
             }
-            for name, code, _, _, _, _, nullable in cursor.description
+            for name, code, *_ in cursor.description
         ]
 
     def get_pk_constraint(
@@ -397,5 +490,10 @@ class LanceSQLDialect(default.DefaultDialect):
     def get_view_definition(
         self, connection: Any, view_name: str, schema: str | None = None, **kw: Any
     ) -> str:
-
-        raise NoSuchTableError(view_name)
+        """The view's query as lancesql stored it (DuckDB's SQL), TEMP views first as
+        lancesql resolves them."""
+        con = connection.connection.dbapi_connection
+        definition = con.temp_views.get(view_name) or views.stored(con.catalog).get(view_name)
+        if definition is None:
+            raise NoSuchTableError(view_name)
+        return str(definition)

@@ -1,0 +1,284 @@
+"""Where a filter's rows lie in the IVF index, and how many partitions a search must probe.
+
+An IVF search probes the ``nprobes`` partitions whose centroids lie nearest the query.
+Without a filter those partitions hold the query's neighbours. With a prefilter they
+may hold none of the matching rows (the filter keeps rows of other clusters), and then
+Lance either returns too few rows (``nprobes`` fixes the most partitions) or widens until
+it finds k rows anywhere (``minimum_nprobes``), which are not the k nearest matching rows.
+
+So the planner looks at where the matching rows lie. The index keeps each row's
+partition (its ``auxiliary.idx`` file lists row ids partition by partition, and the index
+statistics give each partition's size and centroid); the rows a filter keeps are read
+through the scalar indices as row ids and counted per partition. Both are cached: the
+layout per open dataset, version and index, the counts per version, index and filter (a
+version never changes).
+
+The partitions are then walked in centroid-distance order, as Lance walks them. When
+the partitions nearest the query (a tenth of ``nprobes``, at least one) hold matching
+rows about as densely as the table does, or more (a filter spread evenly, or rows near
+the query), those partitions are probed, as without a filter (and more if they hold
+fewer than k matching rows). Otherwise the walk counts partitions by their density of
+matching rows against the table's (at most 1 each; an empty one not at all) and goes on
+until it has counted more than ``nprobes``: up to ``(1 + 5) x nprobes`` when none of the
+matching rows lie near the query, since rows away from the query are all about as far
+from it and its k nearest among them spread over more partitions (measured); the refine
+factor is raised in the same proportion, as PQ distances rank such rows less surely.
+
+Then the cheaper of two plans runs, by an estimate of the work: the index over those
+partitions (a PQ code compared per row in them, plus the refined candidates read in
+full) or an exact search over the matching rows (each read in full and compared).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import lance
+import numpy as np
+from lance.file import LanceFileReader
+
+from lancesql.settings import declare
+
+declare(
+    "vector_search_default_nprobes",
+    20,
+    int,
+    "The nprobes a filtered vector_search plans for when none is given (LanceDB's default).",
+)
+declare(
+    "vector_search_exact_cost",
+    8.0,
+    float,
+    "The planner's cost of reading and comparing one row exactly, in units of comparing "
+    "one row's PQ code in a probed partition: a filtered search runs exactly when its "
+    "matching rows times this cost is below the index search's estimate.",
+)
+
+#: Estimated cost of one refined candidate (a random read of a full vector), in PQ units.
+_REFINE_COST = 40.0
+#: Fixed cost of an index search (opening partitions, the plan), in PQ units.
+_INDEX_SETUP = 2_000.0
+#: How many more partitions of matching rows a search probes when none lie near the
+#: query (measured: the k nearest far rows spread over several times nprobes partitions).
+_AWAY = 5.0
+#: From this (squared) density ratio near the query on, the matching rows count as near.
+_LOCAL = 0.8
+
+
+@dataclass(frozen=True)
+class IvfLayout:
+    """Which partition each indexed row lies in, and the partitions' centroids."""
+
+    centroids: np.ndarray  # partitions x dim
+    sizes: np.ndarray  # rows in each partition
+    row_ids: np.ndarray  # the indexed row ids, sorted
+    partitions: np.ndarray  # the partition of each of row_ids
+
+    @property
+    def count(self) -> int:
+        return len(self.sizes)
+
+
+@dataclass(frozen=True)
+class Matching:
+    """The rows a filter keeps: how many in all, and in each partition."""
+
+    total: int
+    per_partition: np.ndarray
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The planner's choice for one filtered search."""
+
+    path: str  # "index" or "exact"
+    nprobes: int
+    reason: str
+    #: the refine factor: rows away from the query are ranked by PQ codes less surely,
+    #: so more candidates are re-ranked with exact distances
+    refine_factor: int | None = None
+    #: (partition, rows in it, matching rows in it) for each probed partition, in order.
+    probed: tuple[tuple[int, int, int], ...] = ()
+
+
+_LOCK = threading.Lock()
+#: Keyed by the open dataset handle too (weakly): a table dropped and made again at the
+#: same path starts at the same version numbers, and the catalog gives it a new handle.
+_HANDLES: weakref.WeakKeyDictionary[lance.LanceDataset, int] = weakref.WeakKeyDictionary()
+_NEXT = itertools.count()
+_LAYOUTS: OrderedDict[tuple[int, int, str], IvfLayout | None] = OrderedDict()
+_MATCHING: OrderedDict[tuple[int, int, str, str], Matching] = OrderedDict()
+
+
+def _handle(ds: lance.LanceDataset) -> int:
+    with _LOCK:
+        if ds not in _HANDLES:
+            _HANDLES[ds] = next(_NEXT)
+        return _HANDLES[ds]
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, size: int) -> Any:
+    with _LOCK:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)
+    return value
+
+
+def ivf_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
+    """The partition layout of IVF index ``index`` in this version of ``ds`` (cached), or
+    None when the index does not expose it (not IVF, or its files cannot be read)."""
+    key = (_handle(ds), ds.version, index)
+    if key in _LAYOUTS:
+        return _LAYOUTS[key]
+    return _remember(_LAYOUTS, key, _read_layout(ds, index), 8)
+
+
+def _read_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
+    try:
+        with _LOCK:
+            # the statistics include the centroids only when asked for them
+            before = os.environ.get("LANCE_INCLUDE_VECTOR_CENTROIDS")
+            os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"] = "true"
+            try:
+                stats = ds.stats.index_stats(index)
+            finally:
+                if before is None:
+                    del os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"]
+                else:
+                    os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"] = before
+        segments = stats.get("indices") or []
+        if not segments or not all("centroids" in s and "partitions" in s for s in segments):
+            return None
+        centroids = np.asarray(segments[0]["centroids"], dtype=np.float32)
+        sizes = np.zeros(len(centroids), np.int64)
+        ids, parts = [], []
+        for segment in segments:
+            seg_sizes = np.array([p["size"] for p in segment["partitions"]], np.int64)
+            if len(seg_sizes) != len(centroids):
+                return None
+            uri = str(segment["uri"])
+            aux = uri[: uri.rfind("/") + 1] + "auxiliary.idx"
+            reader = LanceFileReader(aux, columns=["_rowid"])
+            column = reader.read_all(batch_size=1 << 20).to_table().column("_rowid")
+            seg_ids = column.to_numpy()
+            if len(seg_ids) != seg_sizes.sum():
+                return None
+            ids.append(seg_ids)
+            parts.append(np.repeat(np.arange(len(seg_sizes), dtype=np.int32), seg_sizes))
+            sizes += seg_sizes
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError):
+        return None
+    row_ids = np.concatenate(ids)
+    partitions = np.concatenate(parts)
+    order = np.argsort(row_ids, kind="stable")
+    return IvfLayout(centroids, sizes, row_ids[order], partitions[order])
+
+
+def matching(ds: lance.LanceDataset, index: str, layout: IvfLayout, filter: str) -> Matching:
+    """The rows ``filter`` keeps, per partition of ``layout`` (cached per version and filter).
+
+    The row ids come through the scalar indices; rows not in the index (appended after
+    it was built) count in the total only: Lance searches them flat anyway.
+    """
+    key = (_handle(ds), ds.version, index, filter)
+    cached = _MATCHING.get(key)
+    if cached is not None:
+        return cached
+    table = ds.scanner(filter=filter, columns=[], with_row_id=True).to_table()
+    ids = table.column("_rowid").to_numpy() if table.num_rows else np.empty(0, np.uint64)
+    pos = np.searchsorted(layout.row_ids, ids)
+    pos = np.minimum(pos, max(len(layout.row_ids) - 1, 0))
+    indexed = layout.row_ids[pos] == ids if len(layout.row_ids) else np.zeros(len(ids), bool)
+    per_partition = np.bincount(layout.partitions[pos[indexed]], minlength=layout.count)
+    return _remember(_MATCHING, key, Matching(len(ids), per_partition), 256)
+
+
+def centroid_order(layout: IvfLayout, query: np.ndarray, metric: str) -> np.ndarray:
+    """The partitions in the order an IVF search probes them for ``query``."""
+    c = layout.centroids
+    q = np.asarray(query, dtype=np.float32)
+    if metric == "cosine":
+        norms = np.linalg.norm(c, axis=1) * max(float(np.linalg.norm(q)), 1e-30)
+        distance = 1 - (c @ q) / np.maximum(norms, 1e-30)
+    elif metric == "dot":
+        distance = -(c @ q)
+    else:
+        distance = ((c - q) ** 2).sum(axis=1)
+    return np.argsort(distance, kind="stable")
+
+
+def plan_probes(
+    layout: IvfLayout,
+    rows: Matching,
+    table_rows: int,
+    query: np.ndarray,
+    metric: str,
+    k: int,
+    nprobes: int,
+    refine_factor: int | None,
+    exact_cost: float,
+) -> Probe:
+    """Choose between the index over enough partitions and an exact search (see above)."""
+    order = centroid_order(layout, query, metric)
+    sizes = layout.sizes[order]
+    hits = rows.per_partition[order]
+    nprobes = max(1, min(nprobes, layout.count))
+    density = rows.total / max(table_rows, 1)
+    # a partition counts by its density of matching rows against the table's, at most 1
+    weight = np.minimum(1.0, hits / np.maximum(sizes, 1) / max(density, 1e-12))
+    # how much the query's own neighbourhood (its nearest partitions) matches,
+    # against the table as a whole: 1 or more when the matching rows lie near the query
+    # or evenly, 0 when none lie near it
+    nearest = max(1, nprobes // 10)  # the query's own partitions
+    local = hits[:nearest].sum() / max(sizes[:nearest].sum(), 1) / max(density, 1e-12)
+    local = float(min(1.0, local)) ** 2
+    # rows away from the query spread over more partitions than its own neighbours do:
+    # the further they lie, the more partitions of them are probed (up to 6 x nprobes)
+    wanted = nprobes * (1 + _AWAY * (1 - local))
+    counted = np.cumsum(weight)
+    seen = np.cumsum(hits)
+    at_least_k = seen >= min(k, int(hits.sum()))
+    if local >= _LOCAL:
+        # the query's neighbourhood matches about as densely as the table, or more: the
+        # unfiltered search's partitions hold the nearest matching rows
+        enough = at_least_k & (np.arange(1, len(order) + 1) >= nprobes)
+    else:
+        enough = (counted >= wanted - 1e-9) & at_least_k
+    probes = int(np.argmax(enough)) + 1 if enough.any() else layout.count
+    probes = max(probes, nprobes)
+    scanned = int(sizes[:probes].sum())
+    refine = None
+    if refine_factor is not None:
+        refine = round(refine_factor * (1 + _AWAY * (1 - local) / 2))
+    candidates = k * (refine or 1)
+    index_cost = _INDEX_SETUP + scanned + candidates * _REFINE_COST
+    flat_cost = rows.total * exact_cost
+    probed = tuple((int(order[i]), int(sizes[i]), int(hits[i])) for i in range(probes))
+    why = (
+        f"{rows.total} of {table_rows} rows match; the {nprobes} partitions nearest the "
+        f"query hold {int(hits[:nprobes].sum())} of them; probing {probes} partitions "
+        f"({scanned} rows, {int(seen[probes - 1])} matching) sees {wanted:.0f} partitions of "
+        f"matching rows (near the query they are {local:.0%} as dense as in the table, "
+        f"squared); estimated cost "
+        f"{index_cost:,.0f} (index) vs {flat_cost:,.0f} (exact over the matching rows)"
+    )
+    if flat_cost < index_cost:
+        return Probe("exact", probes, why)
+    if refine is not None and refine != refine_factor:
+        why += f"; refine_factor {refine_factor} -> {refine} (matching rows away from the query)"
+    return Probe("index", probes, why, refine, probed)
+
+
+def describe(probed: tuple[tuple[int, int, int], ...], limit: int = 40) -> str:
+    """``partition:matching/rows`` for each probed partition, for EXPLAIN."""
+    parts = [f"{p}:{m}/{n}" for p, n, m in probed[:limit]]
+    more = f" ... ({len(probed) - limit} more)" if len(probed) > limit else ""
+    return " ".join(parts) + more
