@@ -1,18 +1,6 @@
 """Backfilling new columns through the engine, batch by batch, resumably.
 
-``ALTER TABLE t ADD COLUMN clip AS (embed_image(image))`` needs a function only the
-engine knows, so Lance cannot compute it the way it computes ``label IN (0, 3)``.
-Lance's batch-UDF ``add_columns`` reads the table batch by batch (only the columns the
-expressions name), lancesql hands each batch to the engine as a table and runs
-``SELECT <expressions> FROM batch`` on it, and Lance writes the results as new column
-files beside the old ones, committing one version at the end.
-
-Resuming: each finished batch's result goes to a SQLite checkpoint (Lance's
-``checkpoint_file`` format, in WAL mode: see :class:`Checkpoint`) named after the
-table, its version, the SQL and the batch size. A crash or Ctrl-C part-way commits
-nothing, so the table is unchanged; running the same statement again on the same
-version finds the checkpoint and computes only the batches it lacks. The checkpoint
-is deleted once the version is committed.
+Design notes: ``docs/ARCHITECTURE.md``, "Backfill and its checkpoint".
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
 """Expressions Lance can evaluate itself, translated into Lance's SQL: the one place.
 
-Lance evaluates SQL expressions natively in ``add_columns({"c": "expr"})``,
-``delete(where)``, ``update({"c": "expr"}, where)`` and every scan or search filter: no
-other column is read or rewritten, nothing crosses into Python, and a filter is
-answered by the scalar indices. Lance's SQL is DataFusion's, which differs from DuckDB's
-in places (``/`` on integers truncates; ``CASE`` is refused; ``"x"`` is a string, not a
-column), so only expressions built from a small set of forms that mean the same in both
-are handed to Lance; anything else (UDFs such as ``embed_image``, subqueries, ``CASE``,
-division) is computed by the engine instead. :func:`to_lance` returns ``None`` for those.
-
-Three callers share it: ALTER/DELETE/UPDATE (:func:`to_lance`), a search's prefilter
-(:func:`render`, which must run in Lance and says why when it cannot), and the rewrite
-rules that move a WHERE into Lance (:func:`is_lance_predicate`, ``push_limit``).
+Design notes: ``docs/ARCHITECTURE.md``, "What Lance evaluates itself".
 """
 
 from __future__ import annotations

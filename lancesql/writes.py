@@ -18,7 +18,7 @@ from sqlglot import exp
 from lancesql.catalog import MAIN, SUFFIX, is_uri, split_branch
 from lancesql.context import StatementContext
 from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
-from lancesql.fast_path import answers_alone
+from lancesql.fast_path import analyse
 from lancesql.lance_sql import alike, assignable, quote, to_lance
 from lancesql.parse import BRANCH_MARK
 from lancesql.query import bind, rewritten_for, sources, to_sql
@@ -231,22 +231,12 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     needs nothing the engine adds: Lance reads, projects and filters it and the rows go
     straight to the write, without a copy into and out of the engine.
     """
-    if not ctx.settings.get("direct_scan") or not answers_alone(query, accepts={"limit"}):
+    fast = analyse(query) if ctx.settings.get("direct_scan") else None
+    if fast is None or fast.source != "name" or not fast.alone({"limit"}):
         return None
-    source = query.args.get("from_")
-    table = source.this if source is not None else None
-    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
-        return None
-    limit = query.args.get("limit")
-    count = None
-    if limit is not None:
-        value = limit.expression
-        if not (isinstance(value, exp.Literal) and value.is_int):
-            return None
-        count = int(value.name)
-    where = query.args.get("where")
-    condition = to_lance(where.this, ctx.params) if where is not None else None
-    if where is not None and condition is None:
+    table = fast.table
+    condition = to_lance(fast.where, ctx.params) if fast.where is not None else None
+    if fast.where is not None and condition is None:
         return None
     found = sources(ctx, exp.select("*").from_(table.copy()))
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
@@ -255,7 +245,7 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     if condition is not None and not alike(condition, ds.schema):
         return None  # Lance would read the filter otherwise than the engine
     columns: dict[str, str] = {}
-    for item in query.expressions:
+    for item in fast.items:
         star = item if isinstance(item, exp.Star) else item.this if isinstance(item, exp.Column) else None
         if isinstance(star, exp.Star) and any(star.args.values()):
             return None  # * EXCLUDE / REPLACE / RENAME: the engine applies them
@@ -272,13 +262,12 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
         if not isinstance(inner, exp.Column) and not assignable(text, None, ds.schema):
             return None  # a value Lance types or computes otherwise than the engine
         columns[item.alias_or_name] = text
-    named = [c for c in query.find_all(exp.Column) if not isinstance(c.this, exp.Star)]
-    if any(c.name not in ds.schema.names for c in named):
+    if any(name not in ds.schema.names for name in fast.named):
         return None  # let the engine report the unknown column
     plain = [name for name, text in columns.items() if text == quote(name)]
     projection: list[str] | dict[str, str] = plain if len(plain) == len(columns) else columns
     try:
-        scanner = ds.scanner(columns=projection, filter=condition, limit=count)
+        scanner = ds.scanner(columns=projection, filter=condition, limit=fast.limit)
         return scanner.to_reader()
     except (OSError, ValueError):
         return None  # Lance refused it: the engine runs the query instead

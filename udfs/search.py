@@ -1,23 +1,7 @@
 """What the search functions share: opening the table, checking arguments, and planning
 a vector search around its prefilter.
 
-The prefilter is the hard part. An IVF index searches the ``nprobes`` partitions nearest
-the query; when a filter keeps few rows, and those lie away from the query, the probed
-partitions hold few or none of them, so Lance returns fewer than k rows (``nprobes``
-fixes both the least and the most partitions) or, widening until k are found, the wrong
-ones. So the search is planned (:func:`plan_search`) from the number of rows the filter
-keeps, which the scalar indices count in a few milliseconds:
-
-- at most ``vector_search_exact_rows`` rows match: an exact (flat) search over exactly
-  those rows, prefiltered by the scalar index. It is exact, and fast because few rows
-  are read;
-- more match: the vector index, prefiltered, over as many partitions as it takes to see
-  as many partitions of matching rows as the unfiltered search sees, or an exact search
-  when that is estimated cheaper (see :mod:`lancesql.udfs.search_plan`, which knows where
-  the matching rows lie in the index).
-
-No filter, or no vector index, or ``use_index => false``: one plain Lance search. Rows
-appended after the index was built are searched flat and merged, as Lance does.
+Design notes: ``docs/ARCHITECTURE.md``, "The search prefilter".
 """
 
 from __future__ import annotations

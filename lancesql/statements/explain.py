@@ -23,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from lancesql import direct, direct_aggregate
+from lancesql import fast_path
 from lancesql.catalog import TableRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
@@ -61,13 +61,14 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     plan = ctx.engine.execute(keyword + sql, params).read_all()
     sources = [f"engine ({ctx.connection.engine.name})"]
     plans = [_engine_plan(plan)]
-    if direct.picked_columns(rewritten) is not None:
+    fast = fast_path.analyse(rewritten)
+    if fast is not None and fast.reads:
         plans[0] = (
             "(the query only picks columns of one source: lancesql reads them from the "
             "search result, or with Lance's scanner and the filter below, without running "
             "the engine, when their types allow; otherwise this runs)\n" + plans[0]
         )
-    elif direct_aggregate.grouping(rewritten) is not None:
+    elif fast is not None and fast.groups:
         plans[0] = (
             "(the query groups one source: from its second run on, lancesql reads the "
             "columns with Lance's scanner and the filter below and aggregates them with "
