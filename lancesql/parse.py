@@ -170,10 +170,17 @@ def parse(sql: str) -> Parsed:
     if not sql or not sql.strip():
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     text, count = preprocess(sql)
+    if count:
+        # sqlglot 30 reads ``$1`` as the start of a ``$tag$`` string, and that speculative
+        # scan fails on an escaped quote at the very end (``... = $1 AND s = ''``): a
+        # trailing space ends the text after the quote instead
+        text += " "
     try:
         trees = sqlglot.parse(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(_describe(exc)) from None
+    except TokenError as exc:
+        raise ProgrammingError(f"SQL does not parse: {exc}") from None
     # a comment after the last ``;`` comes back as an empty ``Semicolon`` statement
     statements = [t for t in trees if isinstance(t, exp.Expression) and not isinstance(t, exp.Semicolon)]
     if not statements:

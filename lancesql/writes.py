@@ -20,7 +20,7 @@ from lancesql.catalog import MAIN, SUFFIX, is_uri, split_branch
 from lancesql.context import StatementContext
 from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
 from lancesql.fast_path import analyse
-from lancesql.lance_sql import alike, quote, to_lance
+from lancesql.lance_sql import alike, assignable, quote, to_lance
 from lancesql.parse import BRANCH_MARK
 from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
@@ -271,8 +271,10 @@ def plain_scan(ctx: StatementContext, query: exp.Expression) -> PlainScan | None
             columns.update({name: quote(name) for name in ds.schema.names})
             continue
         text = to_lance(inner, ctx.params)
-        if text is None or item.alias_or_name in columns:
-            return None
+        if text is None or not item.alias_or_name or item.alias_or_name in columns:
+            return None  # no name (the engine names it), or one Lance cannot compute
+        if not isinstance(inner, exp.Column) and not assignable(text, None, ds.schema):
+            return None  # a value Lance types or computes otherwise than the engine
         columns[item.alias_or_name] = text
     if any(name not in ds.schema.names for name in fast.named):
         return None  # let the engine report the unknown column

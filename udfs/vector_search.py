@@ -12,10 +12,12 @@ import pyarrow as pa
 from lancesql.catalog import VersionRef
 from lancesql.errors import ProgrammingError, lance_error
 from lancesql.explain import is_collecting, record_search
+from lancesql.lance_sql import alike_part
 from lancesql.udfs.registry import Session, table_function
 from lancesql.udfs.search import (
     check_k,
     check_positive,
+    count_matching,
     field_of,
     is_vector,
     open_table,
@@ -43,6 +45,7 @@ def vector_search(
     use_index: Any = True,
     branch: str | None = None,
     with_ties: bool = False,
+    as_where: bool = False,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
@@ -50,7 +53,14 @@ def vector_search(
     ``filter`` keeps, with their ``_distance``, nearest first (on ``branch`` when given);
     ``with_ties``: also every row as near as the k-th (as SQL's ``FETCH FIRST k ROWS WITH
     TIES``), so that an ``ORDER BY distance, id LIMIT k`` over the result breaks ties among
-    all of them."""
+    all of them.
+
+    ``as_where`` (set by the ``order_by_distance`` rule, which keeps its WHERE and LIMIT
+    in the query) says the filter is a query's WHERE, to be read as SQL reads it: when
+    Lance would read part of it otherwise (a literal of another type than its column,
+    see :func:`lancesql.lance_sql.alike`), every row that the part Lance reads alike
+    keeps is returned, nearest first, for the engine to filter and limit.
+    """
     name = "vector_search"
     ds = open_table(session, name, table, version, branch)
     field = field_of(ds, name, column)
@@ -67,6 +77,11 @@ def vector_search(
     if filter is not None and not isinstance(filter, str):
         raise ProgrammingError(f"{name}(): filter must be a condition, e.g. filter => 'label = 3'")
     wanted = read_columns(ds, columns, "_distance")
+    if as_where is True and filter is not None:
+        lance_part, whole = alike_part(filter, ds.schema)
+        if not whole:  # the engine filters: an exact search over every row Lance may keep
+            filter, use_index, with_ties = lance_part, False, False
+            k = max(count_matching(ds, filter) if filter else ds.count_rows(), 1)
     try:
         plan = plan_search(
             session,

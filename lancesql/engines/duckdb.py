@@ -11,6 +11,7 @@ the database's catalog, which the cursors share, and are registered once.
 from __future__ import annotations
 
 import atexit
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -296,3 +297,30 @@ def classify_error(exc: BaseException) -> type[Error] | None:
         if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _ERROR_CLASSES:
             return _ERROR_CLASSES[klass.__name__]
     return None
+
+
+#: DuckDB's message prefixes ("Invalid Input Error: ...") -> its exception class names.
+_MESSAGE_PREFIXES = re.compile(
+    r"^(Invalid Input|Binder|Catalog|Parser|Syntax|Conversion|Out of Range|Constraint|"
+    r"Not implemented|INTERNAL|IO) Error:"
+)
+_PREFIX_CLASSES = {
+    "Invalid Input": "InvalidInputException",
+    "Binder": "BinderException",
+    "Catalog": "CatalogException",
+    "Parser": "ParserException",
+    "Syntax": "SyntaxException",
+    "Conversion": "ConversionException",
+    "Out of Range": "OutOfRangeException",
+    "Constraint": "ConstraintException",
+    "Not implemented": "NotImplementedException",
+    "INTERNAL": "InternalException",
+    "IO": "IOException",
+}
+
+
+def classify_message(exc: BaseException) -> type[Error] | None:
+    """The DB-API class of a DuckDB error that reached lancesql as another exception
+    (raised while its result streamed: Arrow's), by DuckDB's message prefix."""
+    found = _MESSAGE_PREFIXES.match(str(exc).strip())
+    return _ERROR_CLASSES.get(_PREFIX_CLASSES[found.group(1)]) if found else None
