@@ -78,9 +78,8 @@ def searchers(
 
         return run
 
-    sql = (
-        "SELECT id FROM vector_search('bench', 'emb', ?, 10, nprobes => 20, refine_factor => 10"
-        + (f", filter => '{where}')" if where else ")")
+    sql = "SELECT id FROM vector_search('bench', 'emb', ?, 10, nprobes => 20, refine_factor => 10" + (
+        f", filter => '{where}')" if where else ")"
     )
 
     def lancesql_(cur: lancesql.Cursor) -> Callable[[np.ndarray], list[int]]:
@@ -95,17 +94,23 @@ def searchers(
     }
 
 
-def filtered(root: Path, data: Data, repeat: int) -> tuple[str, list[str]]:
+def filtered(
+    root: Path,
+    data: Data,
+    repeat: int,
+    placements: tuple[str, ...] = PLACEMENTS,
+    selectivities: tuple[float, ...] = SELECTIVITIES,
+) -> tuple[str, list[str]]:
     ds = lance.dataset(str(root / "bench.lance"))
     cons = {e: lancesql.connect(root, engine=e) for e in ("duckdb", "datafusion")}
     curs = {e: c.cursor() for e, c in cons.items()}
     cases: list[tuple[str, float, str | None]] = [("none", 1.0, None)]
-    cases += [(p, s, f"{p} < {data.kept(s)}") for p in PLACEMENTS for s in SELECTIVITIES]
+    cases += [(p, s, f"{p} < {data.kept(s)}") for p in placements for s in selectivities]
     lines = [
         "| placement | kept | "
         + " | ".join(f"{m} recall / ms" for m in METHODS)
-        + " | lancesql plan |",
-        "|---|---|" + "---|" * (len(METHODS) + 1),
+        + " | lancesql first query ms | lancesql plan |",
+        "|---|---|" + "---|" * (len(METHODS) + 2),
     ]
     verdicts: list[str] = []
     base: dict[str, float] = {}
@@ -114,6 +119,7 @@ def filtered(root: Path, data: Data, repeat: int) -> tuple[str, list[str]]:
         runs = searchers(ds, curs, where)
         found: dict[str, list[float]] = {m: [] for m in METHODS}
         times: dict[str, list[float]] = {m: [] for m in METHODS}
+        first = 0.0
         for i, q in enumerate(data.queries):
             truth = data.truth(q, mask, K)
             for rep in range(repeat):
@@ -122,6 +128,10 @@ def filtered(root: Path, data: Data, repeat: int) -> tuple[str, list[str]]:
                     start = time.perf_counter()
                     ids = runs[method](q)
                     times[method].append((time.perf_counter() - start) * 1000)
+                    if i == 0 and rep == 0 and method.startswith("lancesql"):
+                        # the first query with a filter may read the matching rows' vectors
+                        # into memory (the later ones reuse them): reported apart
+                        first = max(first, times[method][-1])
                     if rep == 0:
                         found[method].append(recall(ids, truth))
         rec = {m: float(np.mean(found[m])) for m in METHODS}
@@ -139,7 +149,7 @@ def filtered(root: Path, data: Data, repeat: int) -> tuple[str, list[str]]:
         lines.append(
             f"| {placement} | {kept} | "
             + " | ".join(f"{rec[m]:.3f} / {med[m]:.1f}" for m in METHODS)
-            + f" | {plan} |"
+            + f" | {first:.1f} | {plan} |"
         )
         print(lines[-1], file=sys.stderr, flush=True)
         if where is None:
@@ -154,8 +164,7 @@ def filtered(root: Path, data: Data, repeat: int) -> tuple[str, list[str]]:
             ok = r >= base["recall"] - 0.02
             if not ok:
                 verdicts.append(
-                    f"recall NOT met: {placement} {kept} on {engine}: {r:.3f} < "
-                    f"{base['recall']:.3f} - 0.02"
+                    f"recall NOT met: {placement} {kept} on {engine}: {r:.3f} < {base['recall']:.3f} - 0.02"
                 )
         ms = med["lancesql duckdb"]
         if selectivity in (0.1, 0.5) and ms > 2 * base["ms"]:
@@ -259,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-rows", type=int, default=2_000)
     parser.add_argument("--sample", type=int, default=300)
     parser.add_argument("--root", type=Path, default=None, help="keep the data here")
+    parser.add_argument("--placements", nargs="+", default=list(PLACEMENTS), choices=PLACEMENTS)
+    parser.add_argument("--selectivities", nargs="+", type=float, default=list(SELECTIVITIES))
+    parser.add_argument(
+        "--no-join", action="store_true", help="skip the similarity join; print, do not write"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or Path(tmp)
@@ -268,7 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         if not (root / "bench.lance").exists():
             write(data, root / "bench.lance", partitions=256, sub_vectors=64, sample_rate=8)
         print(f"data ready in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        table, verdicts = filtered(root, data, args.repeat)
+        table, verdicts = filtered(root, data, args.repeat, tuple(args.placements), tuple(args.selectivities))
+        if args.no_join:
+            print(table)
+            print("\n".join(verdicts))
+            return 0
         join_table, join_verdicts = join(root, data, args.join_rows, args.loop_rows, args.sample)
     body = "\n".join(
         [

@@ -83,15 +83,52 @@ def arrow_type(dtype: exp.DataType) -> pa.DataType:
     )
 
 
+#: Names of the UTC zone that engines give (DuckDB's session zone is often ``Etc/UTC``).
+_UTC_NAMES = {"Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "+00:00"}
+
+
+#: Arrow types both engines CAST to by these SQL names.
+_SQL_NAMES = {
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INT",
+    pa.int64(): "BIGINT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.string(): "VARCHAR",
+    pa.date32(): "DATE",
+}
+
+
+def sql_type(dtype: pa.DataType) -> exp.DataType | None:
+    """The SQL type both engines CAST to for an Arrow column type, or None.
+
+    >>> sql_type(pa.decimal128(15, 2)).sql("duckdb"), sql_type(pa.int8()).sql("duckdb"), sql_type(pa.binary())
+    ('DECIMAL(15, 2)', 'TINYINT', None)
+    """
+    if pa.types.is_decimal128(dtype):
+        return exp.DataType.build(f"DECIMAL({dtype.precision}, {dtype.scale})", dialect="duckdb")
+    name = _SQL_NAMES.get(dtype)
+    return exp.DataType.build(name, dialect="duckdb") if name else None
+
+
 def storage_type(dtype: pa.DataType) -> pa.DataType:
     """The type lancesql stores for an engine's output type: view and small binary
-    types become the plain types Lance and the public datasets use.
+    types become the plain types Lance and the public datasets use, list items are
+    named ``item``, and UTC is called ``UTC`` whatever the engine calls it (so that a
+    table written through the engine and one read by Lance directly agree). Each is the
+    same values under another name of their type.
 
     >>> storage_type(pa.binary()), storage_type(pa.string_view())
     (DataType(large_binary), DataType(string))
     >>> storage_type(pa.list_(pa.field("", pa.float32()), 2))
     FixedSizeListType(fixed_size_list<item: float>[2])
+    >>> storage_type(pa.timestamp("us", "Etc/UTC")), storage_type(pa.timestamp("us", "Europe/Paris"))
+    (TimestampType(timestamp[us, tz=UTC]), TimestampType(timestamp[us, tz=Europe/Paris]))
     """
+    if pa.types.is_timestamp(dtype) and dtype.tz in _UTC_NAMES:
+        return pa.timestamp(dtype.unit, "UTC")
     if pa.types.is_binary(dtype) or pa.types.is_binary_view(dtype):
         return pa.large_binary()
     if pa.types.is_string_view(dtype):

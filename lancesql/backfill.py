@@ -1,18 +1,6 @@
 """Backfilling new columns through the engine, batch by batch, resumably.
 
-``ALTER TABLE t ADD COLUMN clip AS (embed_image(image))`` needs a function only the
-engine knows, so Lance cannot compute it the way it computes ``label IN (0, 3)``.
-Lance's batch-UDF ``add_columns`` reads the table batch by batch (only the columns the
-expressions name), lancesql hands each batch to the engine as a table and runs
-``SELECT <expressions> FROM batch`` on it, and Lance writes the results as new column
-files beside the old ones, committing one version at the end.
-
-Resuming: each finished batch's result goes to a SQLite checkpoint (Lance's
-``checkpoint_file`` format, in WAL mode: see :class:`Checkpoint`) named after the
-table, its version, the SQL and the batch size. A crash or Ctrl-C part-way commits
-nothing, so the table is unchanged; running the same statement again on the same
-version finds the checkpoint and computes only the batches it lacks. The checkpoint
-is deleted once the version is committed.
+Design notes: ``docs/ARCHITECTURE.md``, "Backfill and its checkpoint".
 """
 
 from __future__ import annotations
@@ -75,20 +63,9 @@ def backfill(
     Raises a DB-API error and commits nothing when an expression does not type-check or
     fails on some batch.
     """
-    names = set(ds.schema.names)
-    read = [c for c in ds.schema.names if any(_reads(e, c) for e in columns.values())]
-    select = local_select(dict(columns)).order_by(exp.column(_POSITION))
-    query = LocalQuery(ctx, select)
+    query, read, schema = prepare(ctx, ds, columns, types)
     lock = threading.Lock()
     try:
-        # Type-check on no rows first: a wrong expression fails before any work is done.
-        sample = ds.schema.empty_table().select(read) if read else _rowid_table(0)
-        result = query.run(_with_position(sample)).read_all()
-        schema = _output_schema(result.schema, columns, types)
-        for field in schema:
-            if field.name in names:
-                raise ProgrammingError(f"column {field.name!r} already exists")
-
         batch_size = int(ctx.settings.get("backfill_batch_size"))
         checkpoint = _checkpoint_path(ctx, ds, query.sql, batch_size, schema)
         progress = _progress(ds, ", ".join(columns))
@@ -97,15 +74,9 @@ def backfill(
         def compute(batch: pa.RecordBatch) -> pa.RecordBatch:
             try:
                 with lock:
-                    table = pa.Table.from_batches([batch]).select(read) if read else batch
-                    out = query.run(_with_position(pa.table(table))).read_all()
-                if out.num_rows != batch.num_rows:
-                    raise InternalError(
-                        f"the engine gave {out.num_rows} rows for a batch of {batch.num_rows}"
-                    )
-                arrays = [_cast(out.column(i), f) for i, f in enumerate(schema)]
+                    out = compute_batch(query, batch, read, schema)
                 progress.update(batch.num_rows)
-                return pa.RecordBatch.from_arrays(arrays, schema=schema)
+                return out
             except BaseException as exc:
                 failure.append(exc)
                 raise
@@ -124,6 +95,49 @@ def backfill(
                 cache.close()  # a no-op after Lance's cleanup on success
     finally:
         query.close()
+
+
+def prepare(
+    ctx: StatementContext,
+    ds: lance.LanceDataset,
+    columns: Mapping[str, exp.Expression],
+    types: Mapping[str, pa.DataType | None],
+) -> tuple[LocalQuery, list[str], pa.Schema]:
+    """The query computing ``columns`` over a batch, the table columns it reads, and
+    the new columns' schema, type-checked on no rows so that a wrong expression fails
+    before any work is done. The caller closes the query."""
+    names = set(ds.schema.names)
+    read = [c for c in ds.schema.names if any(_reads(e, c) for e in columns.values())]
+    query = engine_query(ctx, columns)
+    try:
+        sample = ds.schema.empty_table().select(read) if read else _rowid_table(0)
+        result = query.run(_with_position(sample)).read_all()
+        schema = _output_schema(result.schema, columns, types)
+        for field in schema:
+            if field.name in names:
+                raise ProgrammingError(f"column {field.name!r} already exists")
+    except BaseException:
+        query.close()
+        raise
+    return query, read, schema
+
+
+def engine_query(ctx: StatementContext, columns: Mapping[str, exp.Expression]) -> LocalQuery:
+    """``SELECT <columns> FROM <batch> ORDER BY <position>`` on ``ctx``'s engine."""
+    return LocalQuery(ctx, local_select(dict(columns)).order_by(exp.column(_POSITION)))
+
+
+def compute_batch(
+    query: LocalQuery, batch: pa.RecordBatch, read: list[str], schema: pa.Schema
+) -> pa.RecordBatch:
+    """The new columns of one batch of the table: ``query`` run on the engine over it,
+    in the batch's order, cast to ``schema``."""
+    table = pa.Table.from_batches([batch]).select(read) if read else batch
+    out = query.run(_with_position(pa.table(table))).read_all()
+    if out.num_rows != batch.num_rows:
+        raise InternalError(f"the engine gave {out.num_rows} rows for a batch of {batch.num_rows}")
+    arrays = [_cast(out.column(i), f) for i, f in enumerate(schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _reads(expression: exp.Expression, name: str) -> bool:

@@ -143,6 +143,7 @@ def connect(
     *,
     settings: Mapping[str, Any] | None = None,
     clip: Mapping[str, Any] | None = None,
+    executor: str | None = None,
 ) -> Connection:
     """Connect to ``root``: a directory or URI whose ``<name>.lance`` datasets are tables.
 
@@ -150,9 +151,13 @@ def connect(
     the same. ``storage_options`` go to Lance for object stores (keys, endpoint,
     region). ``settings`` sets any ``lancesql.*`` setting for this connection, and
     ``clip={"model": ..., "pretrained": ..., "device": ..., "batch_size": ...,
-    "precision": ...}`` sets the ``clip_*`` ones.
+    "precision": ...}`` sets the ``clip_*`` ones. ``executor`` (``"local"``, ``"ray"`` or
+    ``"ray://host:10001"``) is where backfills, index builds, OPTIMIZE and copies of Lance
+    scans run (the ``executor`` setting; see :mod:`lancesql.executors`).
     """
     merged = dict(settings or {})
+    if executor is not None:
+        merged["executor"] = executor
     for key, value in (clip or {}).items():
         merged[f"clip_{key}"] = value
     return Connection(root, engine, storage_options, merged)

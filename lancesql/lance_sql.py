@@ -1,17 +1,6 @@
 """Expressions Lance can evaluate itself, translated into Lance's SQL: the one place.
 
-Lance evaluates SQL expressions natively in ``add_columns({"c": "expr"})``,
-``delete(where)``, ``update({"c": "expr"}, where)`` and every scan or search filter: no
-other column is read or rewritten, nothing crosses into Python, and a filter is
-answered by the scalar indices. Lance's SQL is DataFusion's, which differs from DuckDB's
-in places (``/`` on integers truncates; ``CASE`` is refused; ``"x"`` is a string, not a
-column), so only expressions built from a small set of forms that mean the same in both
-are handed to Lance; anything else (UDFs such as ``embed_image``, subqueries, ``CASE``,
-division) is computed by the engine instead. :func:`to_lance` returns ``None`` for those.
-
-Three callers share it: ALTER/DELETE/UPDATE (:func:`to_lance`), a search's prefilter
-(:func:`render`, which must run in Lance and says why when it cannot), and the rewrite
-rules that move a WHERE into Lance (:func:`is_lance_predicate`, ``push_limit``).
+Design notes: ``docs/ARCHITECTURE.md``, "What Lance evaluates itself".
 """
 
 from __future__ import annotations
@@ -20,7 +9,7 @@ import datetime as dt
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pyarrow as pa
 import sqlglot
@@ -202,6 +191,15 @@ _INT_RANGES = {
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 
 
+def _parse(text: str) -> exp.Expression | None:
+    """Lance filter or value text as a tree, or None when it does not parse."""
+    try:
+        tree = sqlglot.parse_one(text, read=_DIALECT)
+    except sqlglot.errors.SqlglotError:
+        return None
+    return tree if isinstance(tree, exp.Expression) else None
+
+
 def alike(text: str, schema: pa.Schema) -> bool:
     """Whether Lance evaluates the filter ``text`` (Lance's SQL, as :func:`to_lance` and
     :func:`render` write it) over a dataset of ``schema`` exactly as DuckDB or DataFusion
@@ -227,14 +225,94 @@ def alike(text: str, schema: pa.Schema) -> bool:
     >>> [alike(f, s) for f in ("t > CAST('2026-01-01' AS TIMESTAMP)", "t > '2026-01-01'", "i IN (1, 2.5)")]
     [True, False, False]
     """
-    try:
-        tree = sqlglot.parse_one(text, read=_DIALECT)
-    except sqlglot.errors.SqlglotError:
-        return False
-    if not isinstance(tree, exp.Expression):
+    tree = _parse(text)
+    if tree is None:
         return False
     types = {f.name: f.type for f in schema}
     return _predicate_alike(tree, types)
+
+
+def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool:
+    """Whether Lance computes the value ``text`` (Lance's SQL) for a column of type
+    ``target`` (None: the type the value has) over a dataset of ``schema`` exactly as
+    the engine would, for ``UPDATE ... SET`` and ``ADD COLUMN ... AS``.
+
+    Only values converted exactly qualify: NULL; a column, stored as its own type or
+    into a column of its family (integers no wider, any number into a DOUBLE); a
+    literal into a column of its family (an integer within range, a number into a
+    DOUBLE, a string, a boolean, ``DATE '...'``, ``TIMESTAMP '...'``); a condition
+    :func:`alike` accepts, into a BOOLEAN. Arithmetic and the rest are the engine's: it
+    types results its own way (``1`` is an INTEGER in DuckDB, a BIGINT in Lance;
+    DECIMAL scales) and fails on integer overflow, where Lance wraps around.
+
+    >>> import pyarrow as pa
+    >>> s = pa.schema([("i", pa.int8()), ("j", pa.int32()), ("x", pa.float64()), ("d", pa.decimal128(15, 2))])
+    >>> [assignable(v, pa.int32(), s) for v in ("3", "i", "x", "j * 2", "NULL", "3000000000")]
+    [True, True, False, False, True, False]
+    >>> [assignable(v, None, s) for v in ("j", "d", "j = 3", "d = 0.04", "1")]
+    [True, True, True, False, False]
+    >>> [assignable(v, pa.float64(), s) for v in ("0.1", "j", "d")], assignable("j IN (1, 2)", pa.bool_(), s)
+    ([True, True, False], True)
+    """
+    tree = _parse(text)
+    if tree is None:
+        return False
+    if isinstance(tree, exp.Null):
+        return True
+    types = {f.name: f.type for f in schema}
+    if isinstance(tree, exp.Column) and not tree.table and tree.name in types:
+        given = types[tree.name]
+        if target is None or given == target:
+            return True
+        if pa.types.is_integer(given) and pa.types.is_integer(target):
+            return _fits(given, target)
+        return pa.types.is_float64(target) and (pa.types.is_integer(given) or pa.types.is_float32(given))
+    if target is None or pa.types.is_boolean(target):
+        return _predicate_alike(tree, types)
+    kind = _kind(tree, types)
+    if kind == "intlit" and pa.types.is_integer(target):
+        return _int_in_range(exp.column("_"), tree, {"_": target})
+    family = {
+        "intlit": pa.types.is_float64,
+        "floatlit": pa.types.is_float64,
+        "strlit": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+        "bool": pa.types.is_boolean,
+        "date": pa.types.is_date32,
+        "timestamp": lambda t: pa.types.is_timestamp(t) and t.tz is None,
+    }
+    literal = isinstance(tree, (exp.Literal, exp.Boolean, exp.Neg, exp.Cast))
+    return literal and kind in family and family[kind](target)
+
+
+def _fits(given: pa.DataType, target: pa.DataType) -> bool:
+    """Every value of integer type ``given`` is one of integer type ``target``."""
+    if pa.types.is_signed_integer(given):
+        return pa.types.is_signed_integer(target) and given.bit_width <= target.bit_width
+    if pa.types.is_unsigned_integer(target):
+        return given.bit_width <= target.bit_width
+    return given.bit_width < target.bit_width
+
+
+def alike_part(text: str, schema: pa.Schema) -> tuple[str | None, bool]:
+    """The conjuncts of the filter ``text`` that Lance reads alike (see :func:`alike`),
+    joined by AND (None: none), and whether they are the whole filter: a search that
+    must read a WHERE as SQL does prefilters by that part and leaves the rest to the
+    engine.
+
+    >>> import pyarrow as pa
+    >>> s = pa.schema([("d", pa.decimal128(15, 2)), ("k", pa.int32())])
+    >>> alike_part("k = 1 AND d = 0.04", s), alike_part("d = 0.04", s), alike_part("k IN (1, 2)", s)
+    (('k = 1', False), (None, False), ('k IN (1, 2)', True))
+    """
+    tree = _parse(text)
+    if tree is None:
+        return None, False
+    types = {f.name: f.type for f in schema}
+    conjuncts = [tree]
+    if isinstance(tree, exp.And):
+        conjuncts = [c for c in tree.flatten() if isinstance(c, exp.Expression)]
+    kept = [c for c in conjuncts if _predicate_alike(c, types)]
+    return (_generate(cast(exp.Expression, exp.and_(*kept))) if kept else None), len(kept) == len(conjuncts)
 
 
 def _predicate_alike(node: exp.Expression, types: dict[str, pa.DataType]) -> bool:

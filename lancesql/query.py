@@ -10,7 +10,7 @@ import lance
 import pyarrow as pa
 from sqlglot import exp
 
-from lancesql import direct, direct_aggregate, lance_sql, views
+from lancesql import direct, direct_aggregate, fast_path, lance_sql, views
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
 from lancesql.lance_sql import PREDICATE_SHAPES
@@ -54,6 +54,8 @@ class Prepared:
     sql: str
     #: The original ``$n`` placeholders, in the order the engine SQL numbers them.
     params: tuple[exp.Placeholder, ...]
+    #: What Lance could answer of it without the engine (:mod:`lancesql.fast_path`).
+    fast: fast_path.FastPath | None = field(default=None, compare=False)
     #: The engine's result schema of a grouping :mod:`lancesql.direct_aggregate`
     #: answers, by the types of the columns it reads (learnt from the engine's run).
     schemas: dict[Any, pa.Schema] = field(default_factory=dict, compare=False)
@@ -68,7 +70,7 @@ def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
         for i, node in enumerate(list(generated.find_all(exp.Placeholder))):
             node.replace(exp.Placeholder(this=str(i + 1)))
     sql = generated.sql(dialect=dialect, normalize_functions=False)
-    return Prepared(rewritten, sql, original)
+    return Prepared(rewritten, sql, original, fast_path.analyse(rewritten))
 
 
 def all_views(ctx: StatementContext) -> dict[str, str]:
@@ -122,22 +124,21 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
     Lance table (see :mod:`lancesql.direct_aggregate`).
     """
     computed: dict[str, Source] = {}
-    picked = direct.picked_columns(prepared.tree)
-    if picked is not None:
-        source = computed[picked.table.name] = call_source(ctx, picked.table)
-        result = direct.project(source, picked, lambda p: parameter(ctx, p))
+    fast = prepared.fast
+    if fast is not None and fast.reads:
+        source = computed[fast.table.name] = call_source(ctx, fast.table)
+        result = direct.project(source, fast, lambda p: parameter(ctx, p))
         if result is not None:
             notes = _notes(source)
             return Result.of(result.replace_schema_metadata({**(result.schema.metadata or {}), **notes}))
     learn = None
-    shape = direct_aggregate.grouping(prepared.tree) if picked is None else None
-    if shape is not None:
-        source = computed[shape.table.name] = call_source(ctx, shape.table)
-        learn = shape.key(source) if isinstance(source, lance.LanceDataset) else None
+    if fast is not None and fast.groups:
+        source = computed[fast.table.name] = call_source(ctx, fast.table)
+        learn = direct_aggregate.key(fast, source) if isinstance(source, lance.LanceDataset) else None
         schema = prepared.schemas.get(learn)
         if schema is not None:
             assert isinstance(source, lance.LanceDataset)
-            grouped = direct_aggregate.aggregate(source, shape, schema, lambda p: parameter(ctx, p))
+            grouped = direct_aggregate.aggregate(source, fast, schema, lambda p: parameter(ctx, p))
             if grouped is not None:
                 return Result.of(grouped)
     notes = bind(ctx, prepared.tree, computed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import lance
 import pyarrow as pa
@@ -19,9 +20,9 @@ from sqlglot import exp
 from lancesql.catalog import MAIN, SUFFIX, is_uri, split_branch
 from lancesql.context import StatementContext
 from lancesql.errors import DataError, Error, OperationalError, ProgrammingError, lance_error, translate
-from lancesql.fast_path import answers_alone
+from lancesql.fast_path import analyse
 from lancesql.html import type_name
-from lancesql.lance_sql import alike, quote, to_lance
+from lancesql.lance_sql import alike, assignable, quote, to_lance
 from lancesql.parse import BRANCH_MARK
 from lancesql.query import bind, rewritten_for, sources, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
@@ -284,29 +285,32 @@ declare(
 )
 
 
-def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
-    """A Lance scanner for ``query`` when it is a plain scan of one Lance table, else None.
+@dataclass(frozen=True)
+class PlainScan:
+    """A query that is a plain scan of one Lance table: what Lance's scanner takes."""
+
+    ds: lance.LanceDataset
+    columns: list[str] | dict[str, str]
+    filter: str | None
+    limit: int | None
+
+    def reader(self) -> pa.RecordBatchReader:
+        """The scan's rows, from Lance's scanner."""
+        return self.ds.scanner(columns=self.columns, filter=self.filter, limit=self.limit).to_reader()
+
+
+def plain_scan(ctx: StatementContext, query: exp.Expression) -> PlainScan | None:
+    """``query`` as a scan of one Lance table when it is one, else None.
 
     ``SELECT a, b AS c, label * 2 AS d FROM t [AT version] WHERE <Lance filter> [LIMIT n]``
-    needs nothing the engine adds: Lance reads, projects and filters it and the rows go
-    straight to the write, without a copy into and out of the engine.
+    needs nothing the engine adds: Lance reads, projects and filters it.
     """
-    if not ctx.settings.get("direct_scan") or not answers_alone(query, accepts={"limit"}):
+    fast = analyse(query)
+    if fast is None or fast.source != "name" or not fast.alone({"limit"}):
         return None
-    source = query.args.get("from_")
-    table = source.this if source is not None else None
-    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
-        return None
-    limit = query.args.get("limit")
-    count = None
-    if limit is not None:
-        value = limit.expression
-        if not (isinstance(value, exp.Literal) and value.is_int):
-            return None
-        count = int(value.name)
-    where = query.args.get("where")
-    condition = to_lance(where.this, ctx.params) if where is not None else None
-    if where is not None and condition is None:
+    table = fast.table
+    condition = to_lance(fast.where, ctx.params) if fast.where is not None else None
+    if fast.where is not None and condition is None:
         return None
     found = sources(ctx, exp.select("*").from_(table.copy()))
     if len(found) != 1 or not isinstance(found[0], lance.LanceDataset):
@@ -315,7 +319,7 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
     if condition is not None and not alike(condition, ds.schema):
         return None  # Lance would read the filter otherwise than the engine
     columns: dict[str, str] = {}
-    for item in query.expressions:
+    for item in fast.items:
         star = item if isinstance(item, exp.Star) else item.this if isinstance(item, exp.Column) else None
         if isinstance(star, exp.Star) and any(star.args.values()):
             return None  # * EXCLUDE / REPLACE / RENAME: the engine applies them
@@ -327,16 +331,28 @@ def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchR
             columns.update({name: quote(name) for name in ds.schema.names})
             continue
         text = to_lance(inner, ctx.params)
-        if text is None or item.alias_or_name in columns:
-            return None
+        if text is None or not item.alias_or_name or item.alias_or_name in columns:
+            return None  # no name (the engine names it), or one Lance cannot compute
+        if not isinstance(inner, exp.Column) and not assignable(text, None, ds.schema):
+            return None  # a value Lance types or computes otherwise than the engine
         columns[item.alias_or_name] = text
-    named = [c for c in query.find_all(exp.Column) if not isinstance(c.this, exp.Star)]
-    if any(c.name not in ds.schema.names for c in named):
+    if any(name not in ds.schema.names for name in fast.named):
         return None  # let the engine report the unknown column
     plain = [name for name, text in columns.items() if text == quote(name)]
     projection: list[str] | dict[str, str] = plain if len(plain) == len(columns) else columns
+    return PlainScan(ds, projection, condition, fast.limit)
+
+
+def direct_scan(ctx: StatementContext, query: exp.Expression) -> pa.RecordBatchReader | None:
+    """A Lance scanner for ``query`` when it is a plain scan of one Lance table (see
+    :func:`plain_scan`), else None: the rows go straight to the write, without a copy
+    into and out of the engine."""
+    if not ctx.settings.get("direct_scan"):
+        return None
+    scan = plain_scan(ctx, query)
+    if scan is None:
+        return None
     try:
-        scanner = ds.scanner(columns=projection, filter=condition, limit=count)
-        return scanner.to_reader()
+        return scan.reader()
     except (OSError, ValueError):
         return None  # Lance refused it: the engine runs the query instead

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev,clip]"
+.venv/bin/python -m pip install -q -e ".[dev,clip,ray]"
 .venv/bin/ruff check lancesql udfs tests examples benchmarks
 .venv/bin/mypy
 .venv/bin/lint-imports

@@ -60,12 +60,21 @@ def wcon(root: Path, engine: str) -> Iterator[lancesql.Connection]:
 
 def fuzz_settings(default_examples: int) -> settings:
     """Hypothesis settings for the fuzzers: bounded, no deadline (engines warm up), no
-    example database; ``LANCESQL_FUZZ_EXAMPLES`` raises the count for a longer hunt."""
+    example database.
+
+    By default (CI) the examples are derandomized: each run draws the same ones, which
+    change only when a test or a generator does, so CI cannot fail by chance.
+    ``LANCESQL_FUZZ_EXAMPLES=n`` is the longer local hunt: n examples, drawn at random
+    each run; a failure prints the blob that replays it (``@reproduce_failure``).
+    """
+    hunting = "LANCESQL_FUZZ_EXAMPLES" in os.environ
     return settings(
         max_examples=int(os.environ.get("LANCESQL_FUZZ_EXAMPLES", str(default_examples))),
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture],
         database=None,
+        derandomize=not hunting,
+        print_blob=hunting,
     )
 
 

@@ -135,6 +135,9 @@ def _v_table(n: int = 64) -> pa.Table:
         {
             "id": pa.array(range(n), pa.int64()),
             "k": pa.array([i % 4 for i in range(n)], pa.int32()),
+            # columns whose literals Lance reads otherwise than SQL (a search's prefilter)
+            "dec": pa.array([decimal.Decimal(i % 7) / 100 for i in range(n)], pa.decimal128(15, 2)),
+            "f32": pa.array([[0.1, 0.5, 2.0][i % 3] for i in range(n)], pa.float32()),
             "emb": pa.array(rows, pa.list_(pa.float32(), DIM)),
         }
     )
@@ -335,7 +338,12 @@ class Plain:
         if self.engine == "duckdb":
             return self.duck.sql(sql, params=list(params) if params else None).to_arrow_table()
         values = {str(i + 1): _df_param(p) for i, p in enumerate(params)} if params else None
-        return self.ctx.sql(sql, param_values=values).to_arrow_table()
+        # Read as any Arrow consumer reads a DataFrame (its Arrow C stream), under the
+        # schema DataFusion declares for the query. ``to_arrow_table()`` hands out the
+        # physical plan's batches instead, which differ where an optimizer rule retypes a
+        # column: ``sum(dec), count(DISTINCT id)`` becomes a sum of per-id sums, so
+        # DECIMAL(35,2) there against the declared DECIMAL(25,2) (``sum(dec)`` alone).
+        return pa.RecordBatchReader.from_stream(self.ctx.sql(sql, param_values=values)).read_all()
 
     def error_class(self, exc: BaseException) -> str:
         return duckdb_class(exc) if self.engine == "duckdb" else datafusion_class(exc)

@@ -380,7 +380,20 @@ def nearest(draw: st.DrawFn) -> Query:
     q = f"CAST({vec} AS FLOAT[{DIM}])"
     metric = draw(st.sampled_from(["cos", "l2"]))
     dist = f"{{{metric}}}(emb, {q})"
-    cond = draw(st.sampled_from(["", " WHERE k = 1", " WHERE k IN (0, 3) AND id > 10", " WHERE id < 0"]))
+    cond = draw(
+        st.sampled_from(
+            [
+                "",
+                " WHERE k = 1",
+                " WHERE k IN (0, 3) AND id > 10",
+                " WHERE id < 0",
+                " WHERE dec = 0.04",
+                " WHERE k = 1 AND dec >= 0.03",
+                " WHERE f32 = 0.1 OR k = 2",
+                " WHERE id > 5 AND f32 <> 0.5",
+            ]
+        )
+    )
     k = draw(st.integers(1, 8))
     offset = draw(st.sampled_from(["", " OFFSET 2"]))
     shape = draw(st.integers(0, 2))

@@ -212,3 +212,38 @@ def test_compaction_changes_no_row_and_an_added_column_updates_every_row(
         )
     # Deleted rows carry no value for a column added after them.
     assert got == [("delete", 5, 0), ("update", 4995, 4995)]
+
+
+def test_whole_comparison_is_except_all_as_duckdb_computes_it() -> None:
+    """Vectors, lists, NULLs, NaN and duplicates compared as SQL's EXCEPT ALL does (the
+    plain DuckDB engine is the oracle)."""
+    import random
+
+    import duckdb
+
+    from lancesql.udfs.lance_changes import _except_all
+
+    rng = random.Random(1)
+
+    def table(n: int) -> pa.Table:
+        def vector() -> list[float] | None:
+            return None if rng.random() < 0.1 else [rng.choice([0.0, 1.0, float("nan")]), 1.0]
+
+        return pa.table(
+            {
+                "id": pa.array([rng.choice([1, 2, None]) for _ in range(n)], pa.int64()),
+                "s": pa.array([rng.choice(["a", "b", None]) for _ in range(n)]),
+                "v": pa.array([vector() for _ in range(n)], pa.list_(pa.float32(), 2)),
+                "l": pa.array([rng.choice([[1], [1, 2], None, [None]]) for _ in range(n)]),
+                "b": pa.array([rng.choice([b"x", b"y"]) for _ in range(n)], pa.binary()),
+            }
+        )
+
+    for _ in range(3):
+        a, b = table(300), table(250)
+        db = duckdb.connect()
+        db.register("a", a)
+        db.register("b", b)
+        want = db.sql("SELECT * FROM a EXCEPT ALL SELECT * FROM b").to_arrow_table()
+        got = _except_all(a, b)
+        assert sorted(map(repr, got.to_pylist())) == sorted(map(repr, want.to_pylist()))

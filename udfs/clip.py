@@ -136,10 +136,7 @@ class ClipConfig:
         if device == "auto":
             if torch.cuda.is_available():
                 device = "cuda"
-            elif (
-                getattr(torch.backends, "mps", None) is not None
-                and torch.backends.mps.is_available()
-            ):
+            elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
                 device = "mps"
             else:
                 device = "cpu"
@@ -182,8 +179,7 @@ def require() -> tuple[Any, Any]:
         import torch
     except ImportError as exc:
         raise NotSupportedError(
-            f"embed_image and embed_text need torch, torchvision and open_clip_torch: "
-            f"{INSTALL_HINT} ({exc})"
+            f"embed_image and embed_text need torch, torchvision and open_clip_torch: {INSTALL_HINT} ({exc})"
         ) from exc
     return torch, open_clip
 
@@ -223,8 +219,7 @@ class ClipModel:
 
         def submit(batch: list[int]) -> list[Future[tuple[list[int], list[Any], dict[int, str]]]]:
             return [
-                pool.submit(self._prepare, blobs, batch[s : s + chunk])
-                for s in range(0, len(batch), chunk)
+                pool.submit(self._prepare, blobs, batch[s : s + chunk]) for s in range(0, len(batch), chunk)
             ]
 
         pending = [submit(batches[0])]
@@ -373,11 +368,7 @@ def _load(config: ClipConfig) -> ClipModel:
         )
     pretrained = config.pretrained or None
     is_file = pretrained is not None and os.path.isfile(pretrained)
-    if (
-        pretrained is not None
-        and not is_file
-        and not open_clip.get_pretrained_cfg(name, pretrained)
-    ):
+    if pretrained is not None and not is_file and not open_clip.get_pretrained_cfg(name, pretrained):
         tags = open_clip.list_pretrained_tags_by_model(name)
         raise ProgrammingError(
             f"lancesql.clip_pretrained = {pretrained!r} is neither a pretrained tag of {name} "
@@ -398,13 +389,10 @@ def _load(config: ClipConfig) -> ClipModel:
         ) from exc
     except (OSError, ValueError, KeyError) as exc:
         raise OperationalError(
-            f"could not load OpenCLIP {name} from {pretrained!r}: {type(exc).__name__}: {exc}. "
-            + _LOCAL_HINT
+            f"could not load OpenCLIP {name} from {pretrained!r}: {type(exc).__name__}: {exc}. " + _LOCAL_HINT
         ) from exc
     model.eval()
-    return ClipModel(
-        config, model, preprocess, open_clip.get_tokenizer(name), int(model_config["embed_dim"])
-    )
+    return ClipModel(config, model, preprocess, open_clip.get_tokenizer(name), int(model_config["embed_dim"]))
 
 
 _LOCAL_HINT = (

@@ -6,25 +6,7 @@ Inserted and updated rows carry their values at ``to``; deleted rows their value
 timestamp); ``to`` is the latest when omitted. A row inserted and deleted within the
 range is not reported; a row inserted and then updated is an insert.
 
-Three ways to compute it, the cheapest that is correct for the range; the one that ran
-is named in the result's schema metadata (``lancesql.changes``) and, for the two
-slower ones, in a :class:`ChangesWarning`:
-
-``lineage``
-    Datasets with stable row ids (lancesql writes them so) record for each row the
-    version that created it and the one that last changed it. Lance's delta reads the
-    rows whose ``_row_created_at_version`` / ``_row_last_updated_at_version`` fall in
-    the range and the ids the range's deletions removed; the deleted rows' values are
-    then taken from ``from`` by row id. The cost grows with the change, not the table.
-``row_ids``
-    A range holding a ``RESTORE`` (which brings rows back without new lineage) or an
-    operation Lance's delta does not model: the row ids and ``_row_last_updated_at_version``
-    of both versions are compared (two scans of metadata columns, no data), then only
-    the changed rows are read.
-``full_comparison``
-    A dataset without stable row ids has no row identity across versions: the two
-    versions are compared whole (``EXCEPT ALL`` both ways, in DuckDB), on the
-    columns both share. An update then shows as a delete and an insert.
+Design notes: ``docs/ARCHITECTURE.md``, "lance_changes: three ways to compute changes".
 """
 
 from __future__ import annotations
@@ -32,8 +14,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import duckdb
 import lance
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -80,9 +62,7 @@ def lance_changes(
     """The rows changed between ``from_version`` and ``to_version`` (the latest when
     omitted), of ``branch`` when given."""
     if not isinstance(uri, str) or not uri:
-        raise ProgrammingError(
-            "lance_changes() needs a table name or a dataset URI as its first argument"
-        )
+        raise ProgrammingError("lance_changes() needs a table name or a dataset URI as its first argument")
     if from_version is None:
         raise ProgrammingError(
             "lance_changes() needs the version to compare from: "
@@ -185,23 +165,15 @@ def _lineage(old: lance.LanceDataset, new: lance.LanceDataset, schema: pa.Schema
 
 
 # -- row ids -----------------------------------------------------------------------------------
-def _row_id_comparison(
-    old: lance.LanceDataset, new: lance.LanceDataset, schema: pa.Schema
-) -> pa.Table:
+def _row_id_comparison(old: lance.LanceDataset, new: lance.LanceDataset, schema: pa.Schema) -> pa.Table:
     columns = ["_rowid", "_row_last_updated_at_version"]
     before = old.to_table(columns=columns)
     after = new.to_table(columns=columns)
-    inserted = after.filter(pc.invert(pc.is_in(after["_rowid"], value_set=before["_rowid"])))[
-        "_rowid"
-    ]
-    deleted = before.filter(pc.invert(pc.is_in(before["_rowid"], value_set=after["_rowid"])))[
-        "_rowid"
-    ]
+    inserted = after.filter(pc.invert(pc.is_in(after["_rowid"], value_set=before["_rowid"])))["_rowid"]
+    deleted = before.filter(pc.invert(pc.is_in(before["_rowid"], value_set=after["_rowid"])))["_rowid"]
     both = after.join(before, "_rowid", join_type="inner", right_suffix="_before")
     changed = both.filter(
-        pc.not_equal(
-            both["_row_last_updated_at_version"], both["_row_last_updated_at_version_before"]
-        )
+        pc.not_equal(both["_row_last_updated_at_version"], both["_row_last_updated_at_version_before"])
     )["_rowid"]
     return _stack(
         schema,
@@ -231,9 +203,7 @@ def _take(ds: lance.LanceDataset, row_ids: Any, schema: pa.Schema) -> pa.Table:
 def _full_comparison(old: lance.LanceDataset, new: lance.LanceDataset) -> pa.Table:
     """``EXCEPT ALL`` both ways, over the columns both versions share."""
     shared = [
-        f.name
-        for f in new.schema
-        if f.name in old.schema.names and old.schema.field(f.name).type == f.type
+        f.name for f in new.schema if f.name in old.schema.names and old.schema.field(f.name).type == f.type
     ]
     schema = pa.schema(
         [pa.field("_change", pa.string(), nullable=False)]
@@ -241,23 +211,61 @@ def _full_comparison(old: lance.LanceDataset, new: lance.LanceDataset) -> pa.Tab
     )
     if old.version == new.version or not shared:
         return schema.empty_table()
-    cols = ", ".join('"' + n.replace('"', '""') + '"' for n in shared)
-    new_only = f"SELECT {cols} FROM __changes_new EXCEPT ALL SELECT {cols} FROM __changes_old"
-    old_only = f"SELECT {cols} FROM __changes_old EXCEPT ALL SELECT {cols} FROM __changes_new"
-    sql = (
-        f"SELECT 'insert' AS _change, * FROM ({new_only}) i "
-        f"UNION ALL SELECT 'delete' AS _change, * FROM ({old_only}) d"
+    before = old.to_table(columns=shared)
+    after = new.to_table(columns=shared)
+    inserted, deleted = _except_all(after, before), _except_all(before, after)
+    return _stack(schema, [("insert", inserted), ("delete", deleted)])
+
+
+def _except_all(left: pa.Table, right: pa.Table) -> pa.Table:
+    """``left EXCEPT ALL right``: each row of ``left`` as many times as it occurs there
+    more often than in ``right`` (NULLs equal, as in SQL's set operations).
+
+    Rows are grouped by their values, both sides at once, each value made a key Arrow
+    can group by (:func:`_groupable`); per group, one row of ``left`` is repeated.
+    """
+    if left.num_rows == 0:
+        return left
+    keys = [f"k{i}" for i in range(left.num_columns)]
+    columns = {
+        k: _groupable(pa.chunked_array([*left[i].chunks, *right[i].chunks], left.schema[i].type))
+        for i, k in enumerate(keys)
+    }
+    index = pa.array(np.arange(left.num_rows + right.num_rows, dtype=np.int64))
+    on_left = pa.array(np.arange(left.num_rows + right.num_rows) < left.num_rows)
+    columns["l"] = pc.if_else(on_left, index, None)
+    columns["r"] = pc.if_else(on_left, None, index)
+    grouped = (
+        pa.table(columns)
+        .group_by(keys, use_threads=False)
+        .aggregate([("l", "count"), ("l", "min"), ("r", "count")])
     )
-    # DuckDB whatever the connection's engine: DataFusion 54's EXCEPT ALL drops every
-    # copy of a row that the other side holds once, which loses duplicated rows.
-    db = duckdb.connect(":memory:")
-    try:
-        db.register("__changes_old", old)
-        db.register("__changes_new", new)
-        table = db.sql(sql).to_arrow_table()
-    finally:
-        db.close()
-    return _conform(table, schema)
+    extra = np.clip(grouped["l_count"].to_numpy() - grouped["r_count"].to_numpy(), 0, None)
+    first = grouped["l_min"].fill_null(0).to_numpy()
+    return left.take(pa.array(np.repeat(first, extra), pa.int64()))
+
+
+def _groupable(column: pa.ChunkedArray) -> pa.Array:
+    """``column`` as values Arrow groups by, equal where the values are: nested values
+    (vectors, lists, structs) as bytes, the rest as they are."""
+    array = column.combine_chunks()
+    kind = array.type
+    if not pa.types.is_nested(kind):
+        return array
+    child = kind.value_type if pa.types.is_fixed_size_list(kind) else None
+    if child is not None and (pa.types.is_integer(child) or pa.types.is_floating(child)):
+        valid = array.is_valid()
+        flat = array.filter(valid).flatten()
+        if flat.null_count == 0:
+            width = kind.list_size * child.bit_width // 8
+            rows = np.zeros((len(array), kind.list_size), flat.type.to_pandas_dtype())
+            rows[valid.to_numpy(zero_copy_only=False)] = flat.to_numpy().reshape(-1, kind.list_size)
+            data = pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(width), len(array), [None, pa.py_buffer(rows.tobytes())]
+            )
+            return pc.if_else(valid, data, pa.scalar(None, pa.binary(width)))
+    # Any other nested type: its Python value's repr, exact for numbers and bytes.
+    return pa.array([None if v is None else repr(v) for v in array.to_pylist()], pa.string())
 
 
 # -- shaping -----------------------------------------------------------------------------------

@@ -58,9 +58,7 @@ def _latest(
     session: Session, uri: Any, function: str, branch: str | None = None
 ) -> tuple[str, lance.LanceDataset]:
     if not isinstance(uri, str) or not uri:
-        raise ProgrammingError(
-            f"{function}() needs a table name or a dataset URI as its first argument"
-        )
+        raise ProgrammingError(f"{function}() needs a table name or a dataset URI as its first argument")
     catalog = session.catalog
     resolved = catalog.resolve_uri(uri, branch)
     return resolved, catalog.latest(resolved)
@@ -84,9 +82,7 @@ def versions_table(ds: lance.LanceDataset) -> pa.Table:
             {
                 "version": number,
                 "timestamp": local_time(entry["timestamp"]),
-                "rows": int(total)
-                if total is not None
-                else ds.checkout_version(number).count_rows(),
+                "rows": int(total) if total is not None else ds.checkout_version(number).count_rows(),
                 "operation": operation,
                 "detail": detail,
                 "tags": ", ".join(sorted(tags.get(number, []))) or None,

@@ -69,8 +69,7 @@ class TableFunction:
         for key, value in kwargs.items():
             if key not in self.params:
                 raise ProgrammingError(
-                    f"{self.name}() has no argument {key!r}; "
-                    f"its arguments are {', '.join(self.params)}"
+                    f"{self.name}() has no argument {key!r}; its arguments are {', '.join(self.params)}"
                 )
             if key in bound:
                 raise ProgrammingError(f"{self.name}() got argument {key!r} twice")

@@ -1,23 +1,7 @@
 """What the search functions share: opening the table, checking arguments, and planning
 a vector search around its prefilter.
 
-The prefilter is the hard part. An IVF index searches the ``nprobes`` partitions nearest
-the query; when a filter keeps few rows, and those lie away from the query, the probed
-partitions hold few or none of them, so Lance returns fewer than k rows (``nprobes``
-fixes both the least and the most partitions) or, widening until k are found, the wrong
-ones. So the search is planned (:func:`plan_search`) from the number of rows the filter
-keeps, which the scalar indices count in a few milliseconds:
-
-- at most ``vector_search_exact_rows`` rows match: an exact (flat) search over exactly
-  those rows, prefiltered by the scalar index. It is exact, and fast because few rows
-  are read;
-- more match: the vector index, prefiltered, over as many partitions as it takes to see
-  as many partitions of matching rows as the unfiltered search sees, or an exact search
-  when that is estimated cheaper (see :mod:`lancesql.udfs.search_plan`, which knows where
-  the matching rows lie in the index).
-
-No filter, or no vector index, or ``use_index => false``: one plain Lance search. Rows
-appended after the index was built are searched flat and merged, as Lance does.
+Design notes: ``docs/ARCHITECTURE.md``, "The search prefilter".
 """
 
 from __future__ import annotations
@@ -34,7 +18,7 @@ import pyarrow as pa
 from lancesql.catalog import TableRef, VersionRef
 from lancesql.errors import DataError, ProgrammingError
 from lancesql.settings import declare
-from lancesql.udfs import search_plan
+from lancesql.udfs import search_cache, search_plan
 from lancesql.udfs.registry import Session
 from lancesql.udfs.search_plan import ivf_layout, plan_probes
 
@@ -56,6 +40,10 @@ declare(
     "exact distances, so _distance is exact (0 turns it off: PQ-approximate distances).",
 )
 
+#: From this many times the planned nprobes on, a filtered index search reads the matching
+#: rows into memory instead (when they fit in ``vector_search_cache_bytes``).
+_WIDE = 2
+
 #: Metric names users may write, to Lance's.
 METRICS = {"cosine": "cosine", "l2": "l2", "euclidean": "l2", "dot": "dot", "hamming": "hamming"}
 
@@ -74,9 +62,7 @@ def open_table(
 ) -> lance.LanceDataset:
     """The dataset a search's first argument names, at ``version`` (of ``branch``)."""
     if not isinstance(table, str) or not table:
-        raise ProgrammingError(
-            f"{function}() needs a table name or a dataset URI as its first argument"
-        )
+        raise ProgrammingError(f"{function}() needs a table name or a dataset URI as its first argument")
     catalog = session.catalog
     return catalog.open(TableRef(catalog.resolve_uri(table, branch), version))
 
@@ -84,9 +70,7 @@ def open_table(
 def check_k(function: str, k: Any) -> int:
     """``k`` as a positive number of rows."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ProgrammingError(
-            f"{function}() needs k, the number of rows, as an integer; got {k!r}"
-        )
+        raise ProgrammingError(f"{function}() needs k, the number of rows, as an integer; got {k!r}")
     if k <= 0:
         raise DataError(f"{function}() needs k > 0 (the number of rows to return); got {k}")
     return int(k)
@@ -108,8 +92,7 @@ def field_of(ds: lance.LanceDataset, function: str, column: Any) -> pa.Field:
     index = schema.get_field_index(column)
     if index < 0:
         raise ProgrammingError(
-            f"{function}(): the table has no column {column!r}; "
-            f"its columns are {', '.join(schema.names)}"
+            f"{function}(): the table has no column {column!r}; its columns are {', '.join(schema.names)}"
         )
     return schema.field(index)
 
@@ -122,9 +105,9 @@ def is_vector(field: pa.Field) -> bool:
 
 
 #: The vector index of each column, per open dataset handle and version (as ``_COUNTS``).
-_INDICES: weakref.WeakKeyDictionary[
-    lance.LanceDataset, dict[tuple[int, str], VectorIndex | None]
-] = weakref.WeakKeyDictionary()
+_INDICES: weakref.WeakKeyDictionary[lance.LanceDataset, dict[tuple[int, str], VectorIndex | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def vector_index(ds: lance.LanceDataset, column: str) -> VectorIndex | None:
@@ -162,9 +145,7 @@ def query_vector(function: str, query: Any, field: pa.Field) -> np.ndarray:
     if isinstance(query, pa.Array | pa.ChunkedArray | pa.Scalar):
         query = query.to_pylist() if not isinstance(query, pa.Scalar) else query.as_py()
     try:
-        vector = np.asarray(
-            query, dtype=np.float64 if field.type.value_type == pa.float64() else np.float32
-        )
+        vector = np.asarray(query, dtype=np.float64 if field.type.value_type == pa.float64() else np.float32)
     except (TypeError, ValueError):
         raise DataError(
             f"{function}(): the query must be a list of numbers, got {type(query).__name__}"
@@ -208,6 +189,8 @@ class Plan:
     matching: int | None = None
     #: (partition, rows, matching rows) of each partition probed, when planned by them
     probed: tuple[tuple[int, int, int], ...] = ()
+    #: the matching rows' vectors in memory, when the search runs over them ("cached")
+    cached: search_cache.Cached | None = None
 
 
 def plan_search(
@@ -222,8 +205,11 @@ def plan_search(
     refine_factor: int | None,
     use_index: Any,
     function: str = "vector_search",
+    cache: bool = False,
 ) -> Plan:
-    """Choose between an exact search and the index (see the module's docstring)."""
+    """Choose between an exact search and the index (see the module's docstring); with
+    ``cache``, also an exact search over the matching rows' vectors held in memory
+    (:mod:`lancesql.udfs.search_cache`), which the caller runs from ``Plan.cached``."""
     if metric is not None:
         if not isinstance(metric, str) or metric.lower() not in METRICS:
             raise ProgrammingError(
@@ -232,9 +218,7 @@ def plan_search(
         metric = METRICS[metric.lower()]
     auto = isinstance(use_index, str) and use_index.lower() == "auto"
     if not auto and not isinstance(use_index, bool):
-        raise ProgrammingError(
-            f"{function}(): use_index must be true, false or 'auto'; got {use_index!r}"
-        )
+        raise ProgrammingError(f"{function}(): use_index must be true, false or 'auto'; got {use_index!r}")
     index = vector_index(ds, column)
     nearest: dict[str, Any] = {"column": column, "q": vector, "k": k}
     if index is not None and metric is not None and metric != index.metric and use_index is True:
@@ -250,18 +234,37 @@ def plan_search(
     if refine_factor is not None:
         nearest["refine_factor"] = refine_factor
 
-    def exact(reason: str, matching: int | None = None) -> Plan:
+    def exact(reason: str, matching: int | None = None, load: bool = True) -> Plan:
         flat = {key: value for key, value in nearest.items() if key != "refine_factor"}
-        return Plan("exact", {**flat, "use_index": False}, reason, matching)
+        plan = Plan("exact", {**flat, "use_index": False}, reason, matching)
+        return in_memory(plan, load) or plan
+
+    def in_memory(plan: Plan, load: bool) -> Plan | None:
+        """The plan over the cached matching rows, when held (or ``load``ed now)."""
+        if not cache or filter is None or metric not in search_cache.METRICS:
+            return None
+        cap = int(session.settings.get("vector_search_cache_bytes"))
+        if cap <= 0:
+            return None
+        held = search_cache.lookup(ds, filter, column)
+        how = "cached"
+        if held is None:
+            rows = plan.matching if plan.matching is not None else count_matching(ds, filter)
+            if not load or not search_cache.fits(rows, len(vector), cap):
+                return None
+            held = search_cache.load(ds, filter, column, cap)
+            if held is None:
+                return None
+            how = "read now and cached"
+        reason = f"exact over {len(held.row_ids)} {how} matching rows ({plan.path} plan: {plan.reason})"
+        return Plan("cached", plan.nearest, reason, plan.matching, cached=held)
 
     if index is None:
         return exact(f"no vector index on {column!r}")
     if use_index is False:
         return exact("use_index => false")
     if metric != index.metric:
-        return exact(
-            f"the index {index.name!r} was built with metric {index.metric!r}, not {metric!r}"
-        )
+        return exact(f"the index {index.name!r} was built with metric {index.metric!r}, not {metric!r}")
     if filter is None:
         if nprobes is not None:
             nearest["nprobes"] = nprobes
@@ -303,6 +306,7 @@ def plan_search(
     nearest["nprobes"] = probe.nprobes
     if probe.refine_factor is not None:
         nearest["refine_factor"] = probe.refine_factor
-    return Plan("index", nearest, f"index {index.name!r}: {probe.reason}", matching, probe.probed)
-
-
+    plan = Plan("index", nearest, f"index {index.name!r}: {probe.reason}", matching, probe.probed)
+    # probing many more partitions than without a filter (the matching rows lie away from
+    # the query): reading the matching rows once pays for itself over the next queries
+    return in_memory(plan, probe.nprobes >= _WIDE * planned) or plan

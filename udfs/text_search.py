@@ -75,13 +75,9 @@ def _text_scan(
             f"CREATE INDEX ON <table> USING INVERTED ({column})"
         )
     if not isinstance(text, str):
-        raise ProgrammingError(
-            f"{function}(): the text to search for must be a string; got {text!r}"
-        )
+        raise ProgrammingError(f"{function}(): the text to search for must be a string; got {text!r}")
     if filter is not None and not isinstance(filter, str):
-        raise ProgrammingError(
-            f"{function}(): filter must be a condition, e.g. filter => 'label = 3'"
-        )
+        raise ProgrammingError(f"{function}(): filter must be a condition, e.g. filter => 'label = 3'")
     scanner = ds.scanner(
         columns=wanted,
         filter=filter,
@@ -208,17 +204,14 @@ def hybrid_search(
         zip(by_text.column("_rowid").to_pylist(), by_text.column("_score").to_pylist(), strict=True)
     )
     result = result.drop_columns(["_rowid"])
-    result = result.append_column(
-        "_distance", pa.array([distances.get(r) for r in order], pa.float32())
-    )
+    result = result.append_column("_distance", pa.array([distances.get(r) for r in order], pa.float32()))
     result = result.append_column("_score", pa.array([scores.get(r) for r in order], pa.float32()))
     result = result.append_column("_relevance", pa.array([fused[r] for r in order], pa.float64()))
     if is_collecting():
         index = vector_index(ds, vector_column)
         details = {
             "path": f"{plan.path} ({plan.reason})",
-            "fusion": f"reciprocal rank fusion, k = {rrf_k}, "
-            f"{candidates} candidates from each search",
+            "fusion": f"reciprocal rank fusion, k = {rrf_k}, {candidates} candidates from each search",
             "full-text index": str(inverted_index(ds, text_column)),
         }
         if index is not None:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import lance
 import numpy as np
 import pyarrow as pa
 
 from lancesql.catalog import VersionRef
 from lancesql.errors import ProgrammingError, lance_error
 from lancesql.explain import is_collecting, record_search
+from lancesql.lance_sql import alike_part
 from lancesql.udfs.registry import Session, table_function
 from lancesql.udfs.search import (
     check_k,
     check_positive,
+    count_matching,
     field_of,
     is_vector,
     open_table,
@@ -23,6 +26,7 @@ from lancesql.udfs.search import (
     read_columns,
     vector_index,
 )
+from lancesql.udfs.search_cache import Cached, nearest
 from lancesql.udfs.search_plan import describe
 
 
@@ -41,6 +45,7 @@ def vector_search(
     use_index: Any = True,
     branch: str | None = None,
     with_ties: bool = False,
+    as_where: bool = False,
     *,
     columns: list[str] | None = None,
 ) -> pa.Table:
@@ -48,7 +53,14 @@ def vector_search(
     ``filter`` keeps, with their ``_distance``, nearest first (on ``branch`` when given);
     ``with_ties``: also every row as near as the k-th (as SQL's ``FETCH FIRST k ROWS WITH
     TIES``), so that an ``ORDER BY distance, id LIMIT k`` over the result breaks ties among
-    all of them."""
+    all of them.
+
+    ``as_where`` (set by the ``order_by_distance`` rule, which keeps its WHERE and LIMIT
+    in the query) says the filter is a query's WHERE, to be read as SQL reads it: when
+    Lance would read part of it otherwise (a literal of another type than its column,
+    see :func:`lancesql.lance_sql.alike`), every row that the part Lance reads alike
+    keeps is returned, nearest first, for the engine to filter and limit.
+    """
     name = "vector_search"
     ds = open_table(session, name, table, version, branch)
     field = field_of(ds, name, column)
@@ -65,14 +77,30 @@ def vector_search(
     if filter is not None and not isinstance(filter, str):
         raise ProgrammingError(f"{name}(): filter must be a condition, e.g. filter => 'label = 3'")
     wanted = read_columns(ds, columns, "_distance")
+    if as_where is True and filter is not None:
+        lance_part, whole = alike_part(filter, ds.schema)
+        if not whole:  # the engine filters: an exact search over every row Lance may keep
+            filter, use_index, with_ties = lance_part, False, False
+            k = max(count_matching(ds, filter) if filter else ds.count_rows(), 1)
     try:
         plan = plan_search(
-            session, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
+            session,
+            ds,
+            column,
+            vector,
+            k,
+            filter,
+            metric,
+            nprobes,
+            refine_factor,
+            use_index,
+            cache=True,
         )
         if not isinstance(with_ties, bool):
             raise ProgrammingError(f"{name}(): with_ties must be true or false; got {with_ties!r}")
         fetch = k + 1 if with_ties else k
-        while True:
+        scanner = None
+        while plan.cached is None:
             scanner = ds.scanner(
                 columns=wanted,
                 filter=filter,
@@ -89,12 +117,12 @@ def vector_search(
                 break
             if len(distances) < fetch or distances[-1] > distances[k - 1]:
                 # the rows up to the last one tied with the k-th
-                last = int(
-                    np.searchsorted(distances, distances[min(k, len(distances)) - 1], "right")
-                )
+                last = int(np.searchsorted(distances, distances[min(k, len(distances)) - 1], "right"))
                 result = result.slice(0, last)
                 break
             fetch *= 2
+        if plan.cached is not None:
+            result = _take_nearest(ds, plan.cached, vector, plan.nearest["metric"], k, with_ties, wanted)
     except (OSError, ValueError) as exc:
         what = f"{name}(): the filter {filter!r} failed" if filter else f"{name}() failed"
         raise lance_error(exc, what) from exc
@@ -105,12 +133,31 @@ def vector_search(
             "k": str(k),
         }
         for key in ("nprobes", "minimum_nprobes", "refine_factor"):
-            if key in plan.nearest:
+            if key in plan.nearest and plan.cached is None:
                 details[key] = str(plan.nearest[key])
-        if plan.probed:
+        if plan.probed and plan.cached is None:
             details["partitions probed (partition:matching/rows)"] = describe(plan.probed)
         index = vector_index(ds, column)
         if index is not None:
             details["vector index"] = f"{index.name} ({index.index_type}, {index.metric})"
-        record_search(name, ds, wanted, filter, details, scanner)
+        record_search(name, ds, wanted, filter, details, *([scanner] if scanner else []))
     return result
+
+
+def _take_nearest(
+    ds: lance.LanceDataset,
+    cached: Cached,
+    vector: np.ndarray,
+    metric: str,
+    k: int,
+    with_ties: bool,
+    wanted: list[str],
+) -> pa.Table:
+    """The nearest rows among the cached matching rows, read by row id, nearest first."""
+    row_ids, distances = nearest(cached, vector, metric, k, with_ties)
+    columns = [c for c in wanted if c != "_distance"]
+    if len(row_ids):
+        rows = ds._take_rows(pa.array(row_ids, pa.uint64()), columns=columns)
+    else:
+        rows = ds.schema.empty_table().select(columns)
+    return rows.append_column("_distance", pa.array(distances, pa.float32()))

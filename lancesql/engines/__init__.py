@@ -11,6 +11,7 @@ from lancesql.settings import declare
 ENGINES = ("duckdb", "datafusion")
 
 ERRORS_BY_CLASS.append(duckdb.classify_error)
+ERRORS_BY_MESSAGE.append(duckdb.classify_message)
 ERRORS_BY_MESSAGE.append(datafusion_errors.classify_error)
 MESSAGE_CLEANERS.extend([duckdb.clean_message, datafusion_errors.clean_message])
 

@@ -1,23 +1,6 @@
 """The DataFusion adapter.
 
-Lance datasets reach DataFusion through pylance's ``FFILanceTableProvider``, which
-pushes projection, filters, LIMIT and scalar-index lookups into Lance natively (the
-plan shows ``FilteredReadExec`` and ``ScalarIndexExec``). That provider loads only in
-the DataFusion major pylance was built against (pylance 14: DataFusion 54), hence the
-pin in ``pyproject.toml``.
-
-Round-robin repartitioning is turned off: DataFusion 54 otherwise inserts a
-``RepartitionExec`` under the provider's pushed-down ``GlobalLimitExec`` and the query
-fails an internal assertion (``GlobalLimitExec requires a single input partition``)
-for every ``WHERE ... LIMIT``. Hash repartitioning for joins and aggregates stays on.
-Dynamic filter pushdown is off too: it drops rows whose join key is NULL from joins that
-treat NULLs as equal (INTERSECT), a wrong answer found by the differential oracle.
-
-Each lancesql cursor gets its own ``SessionContext``, so the names registered for one
-statement never collide with another cursor's.
-
-SQL is generated for DataFusion in the ``datafusion`` dialect below: DuckDB's, with the
-few DuckDB function names DataFusion spells differently translated.
+Design notes: ``docs/ARCHITECTURE.md``, "The DataFusion adapter".
 """
 
 from __future__ import annotations

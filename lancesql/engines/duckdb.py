@@ -101,12 +101,16 @@ class _ForDuckDB(lance.LanceDataset):
     column ("pushdown filter referenced a field that is not yet supported"). For such a
     filter Lance reads only the columns asked for plus those the filter names, and Arrow
     applies the filter: the same rows, without the scalar indices.
+
+    ``lancesql_rows``: the row count (``count_rows()``, from the manifest, no data read),
+    which DuckDB's join planner estimates the scan at; see :func:`_estimate_lance_scans`.
     """
 
     def __init__(self, inner: lance.LanceDataset, *, row_ids: bool, arrow_filter: bool):
         self.__dict__.update(inner.__dict__)  # shares the open handle, reads nothing
         self._lancesql_row_ids = row_ids
         self._lancesql_arrow_filter = arrow_filter
+        self.lancesql_rows = inner.count_rows()
 
     @property
     def schema(self) -> pa.Schema:
@@ -182,6 +186,37 @@ def _needs_arrow_filter(schema: pa.Schema) -> bool:
     return _has_time(schema) or not all(_substrait_reads(f.type) for f in schema)
 
 
+def _estimate_lance_scans() -> None:
+    """Give DuckDB the row count of each Lance dataset lancesql registers.
+
+    DuckDB 2 reads a registered pyarrow Dataset through a source object whose ``rows()``
+    is the scan's cardinality estimate; for a Dataset it is unknown, so DuckDB estimated
+    every Lance scan at one row and could order joins badly (build a hash table on a
+    million-row scan, probe it with a hundred rows). The Python API has no public way to
+    pass an estimate with a registered object, so the pyarrow-Dataset source is taught
+    to read ``lancesql_rows`` from the objects lancesql registers; any other object gets
+    what DuckDB gave it before. Without that source class (another DuckDB release), scans
+    stay unestimated, which ``tests/test_row_estimates.py`` reports.
+    """
+    try:
+        from duckdb._sources.pyarrow import PyArrowDatasetSource
+    except ImportError:  # pragma: no cover - another DuckDB release
+        return
+    if getattr(PyArrowDatasetSource.rows, "lancesql", False):
+        return
+    unknown = PyArrowDatasetSource.rows
+
+    def rows(self: Any) -> int | None:
+        known = getattr(self.obj, "lancesql_rows", None)
+        return known if isinstance(known, int) else unknown(self)
+
+    rows.lancesql = True  # type: ignore[attr-defined]
+    PyArrowDatasetSource.rows = rows  # type: ignore[method-assign]
+
+
+_estimate_lance_scans()
+
+
 class DuckDBCursor:
     """A DuckDB cursor with lancesql's sources registered on it."""
 
@@ -191,8 +226,7 @@ class DuckDBCursor:
     def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
         if isinstance(source, lance.LanceDataset):
             arrow_filter = _needs_arrow_filter(source.schema)
-            if row_ids or arrow_filter:
-                source = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
+            source = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
         self._cursor.register(name, source)
 
     def unregister(self, name: str) -> None:
@@ -292,3 +326,30 @@ def classify_error(exc: BaseException) -> type[Error] | None:
         if klass.__module__.startswith(("duckdb", "_duckdb")) and klass.__name__ in _ERROR_CLASSES:
             return _ERROR_CLASSES[klass.__name__]
     return None
+
+
+#: DuckDB's message prefixes ("Invalid Input Error: ...") -> its exception class names.
+_MESSAGE_PREFIXES = re.compile(
+    r"^(Invalid Input|Binder|Catalog|Parser|Syntax|Conversion|Out of Range|Constraint|"
+    r"Not implemented|INTERNAL|IO) Error:"
+)
+_PREFIX_CLASSES = {
+    "Invalid Input": "InvalidInputException",
+    "Binder": "BinderException",
+    "Catalog": "CatalogException",
+    "Parser": "ParserException",
+    "Syntax": "SyntaxException",
+    "Conversion": "ConversionException",
+    "Out of Range": "OutOfRangeException",
+    "Constraint": "ConstraintException",
+    "Not implemented": "NotImplementedException",
+    "INTERNAL": "InternalException",
+    "IO": "IOException",
+}
+
+
+def classify_message(exc: BaseException) -> type[Error] | None:
+    """The DB-API class of a DuckDB error that reached lancesql as another exception
+    (raised while its result streamed: Arrow's), by DuckDB's message prefix."""
+    found = _MESSAGE_PREFIXES.match(str(exc).strip())
+    return _ERROR_CLASSES.get(_PREFIX_CLASSES[found.group(1)]) if found else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from lancesql.fast_path import answers_alone
+from lancesql.fast_path import analyse
 from lancesql.lance_sql import to_lance
 
 #: What a select may have for its scan to take the LIMIT (a CTE, INTO or SAMPLE of the
@@ -32,60 +32,24 @@ limit => 5) AS t WHERE label = 3 LIMIT 5"
     "SELECT label, COUNT(*) FROM LANCE_SCAN('t') AS t GROUP BY label LIMIT 5"
     """
     for select in list(expression.find_all(exp.Select)):
-        limit = _limit_of(select)
-        if limit is None or not answers_alone(select, accepts=_ACCEPTS):
+        fast = analyse(select)
+        if fast is None or fast.limit is None or fast.source != "lance_scan" or not fast.alone(_ACCEPTS):
             continue
-        source = select.args.get("from_")
-        table = source.this if source else None
-        if not (isinstance(table, exp.Table) and _is_lance_scan(table.this)):
+        if any(e.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Select) for e in fast.items):
             continue
-        if any(e.find(exp.AggFunc, exp.Window, exp.Subquery, exp.Select) for e in select.expressions):
-            continue
-        where = select.args.get("where")
-        lance_filter = to_lance(where.this) if where is not None else None
-        if where is not None and lance_filter is None:
+        lance_filter = to_lance(fast.where) if fast.where is not None else None
+        if fast.where is not None and lance_filter is None:
             continue  # the engine must evaluate it, so Lance cannot stop at the LIMIT
-        call = table.this
+        call = fast.table.this
         if any(isinstance(a, exp.Kwarg) for a in call.expressions):
             continue
-        names = _columns(select)
-        if names is not None:
-            listed = exp.Array(expressions=[exp.Literal.string(n) for n in names])
+        if not any(e.is_star for e in fast.items):
+            listed = exp.Array(expressions=[exp.Literal.string(n) for n in fast.named])
             call.append("expressions", _kwarg("columns", listed))
         if lance_filter is not None:
             call.append("expressions", _kwarg("filter", exp.Literal.string(lance_filter)))
-        call.append("expressions", _kwarg("limit", exp.Literal.number(limit)))
+        call.append("expressions", _kwarg("limit", exp.Literal.number(fast.limit + (fast.offset or 0))))
     return expression
-
-
-def _limit_of(select: exp.Select) -> int | None:
-    limit = select.args.get("limit")
-    if not isinstance(limit, exp.Limit) or not isinstance(limit.expression, exp.Literal):
-        return None
-    if not limit.expression.is_int:
-        return None
-    count = int(limit.expression.name)
-    offset = select.args.get("offset")
-    if offset is not None:
-        if not (isinstance(offset.expression, exp.Literal) and offset.expression.is_int):
-            return None
-        count += int(offset.expression.name)
-    return count
-
-
-def _is_lance_scan(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Anonymous) and str(node.this).lower() == "lance_scan"
-
-
-def _columns(select: exp.Select) -> list[str] | None:
-    """The columns a plain scan reads, or None when it reads them all (``*``)."""
-    if any(e.is_star for e in select.expressions):
-        return None
-    names: list[str] = []
-    for column in select.find_all(exp.Column):
-        if column.name not in names:
-            names.append(column.name)
-    return names
 
 
 def _kwarg(name: str, value: exp.Expression) -> exp.Kwarg:

@@ -7,6 +7,8 @@ from collections.abc import Collection
 
 from sqlglot import exp
 
+from lancesql.rewrite.scopes import table_references
+
 #: Key under ``Table.meta`` where the call a placeholder stands for is kept.
 META_KEY = "lancesql_call"
 
@@ -79,7 +81,7 @@ def bind_table_functions(expression: exp.Expression, functions: Collection[str])
     'SELECT COUNT(k) FROM __lancesql_0 AS x, __lancesql_1 AS vector_search'
     """
     counter = itertools.count()
-    for table in list(expression.find_all(exp.Table)):
+    for table in table_references(expression):
         func = table.this
         if not isinstance(func, exp.Func):
             continue

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlglot import exp
 
 from lancesql.errors import ProgrammingError
-from lancesql.rewrite.scopes import cte_references
+from lancesql.rewrite.scopes import cte_references, table_references
 
 #: How deep views may name views before lancesql takes it for a cycle.
 MAX_DEPTH = 32
@@ -34,7 +34,7 @@ def expand_views(expression: exp.Expression, views: Mapping[str, exp.Query]) -> 
     for _ in range(MAX_DEPTH):
         ctes = cte_references(expression)
         found = False
-        for table in list(expression.find_all(exp.Table)):
+        for table in table_references(expression):
             if not _is_view(table, views, ctes):
                 continue
             found = True

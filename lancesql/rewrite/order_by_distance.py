@@ -31,9 +31,13 @@ def order_by_distance(expression: exp.Expression, recompute: bool = False) -> ex
     ``SELECT ... FROM t [WHERE p] ORDER BY array_cosine_distance(col, q) LIMIT k`` (also
     ``array_distance``, L2, and ``array_negative_inner_product``, dot) reads only the k
     nearest rows that satisfy ``p``: the WHERE clause becomes the search's prefilter
-    (answered by scalar indices), and the distance is Lance's. The query vector ``q``
-    must not depend on the row. Anything else (joins, GROUP BY, DISTINCT, a WHERE that
-    Lance cannot run, DESC) runs as written.
+    (answered by scalar indices), and the distance is Lance's. The WHERE stays in the
+    query too, and the search is told it is a WHERE (``as_where``): where Lance would
+    read part of it otherwise than SQL (a literal of another type than its column, known
+    once the dataset is open), the search returns every row the rest keeps, nearest
+    first, and the engine filters and limits them, so the rows are always SQL's. The
+    query vector ``q`` must not depend on the row. Anything else (joins, GROUP BY,
+    DISTINCT, a WHERE that Lance cannot run, DESC) runs as written.
 
     Keys after the distance (``ORDER BY d, id``) break ties: the search then also returns
     every row as near as the k-th (``with_ties``), and the engine orders by all the
@@ -59,12 +63,14 @@ def order_by_distance(expression: exp.Expression, recompute: bool = False) -> ex
     >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"))
     >>> call = tree.find(exp.Table).sql("duckdb")
     >>> tree.sql("duckdb").replace(call, "<call>")
-    'SELECT id, CAST(t._distance AS REAL) AS d FROM <call> ORDER BY CAST(t._distance AS REAL) LIMIT 5'
+    'SELECT id, CAST(t._distance AS REAL) AS d FROM <call> WHERE a = 3 \
+ORDER BY CAST(t._distance AS REAL) LIMIT 5'
     >>> call
-    "VECTOR_SEARCH('t', 'e', [1], 5, filter => a = 3, metric => 'cosine', use_index => 'auto') AS t"
+    "VECTOR_SEARCH('t', 'e', [1], 5, filter => a = 3, metric => 'cosine', use_index => 'auto', \
+as_where => TRUE) AS t"
     >>> tree = order_by_distance(sqlglot.parse_one(sql, read="duckdb"), recompute=True)
     >>> tree.sql("duckdb").replace(call, "<call>")
-    'SELECT id, ARRAY_COSINE_DISTANCE(e, [1]) AS d FROM <call> ORDER BY d LIMIT 5'
+    'SELECT id, ARRAY_COSINE_DISTANCE(e, [1]) AS d FROM <call> WHERE a = 3 ORDER BY d LIMIT 5'
     >>> sql = "SELECT id FROM t ORDER BY array_distance(e, [1, 0]), id DESC LIMIT 2"
     >>> print(order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb", pretty=True))
     SELECT
@@ -123,6 +129,8 @@ def _rewrite(select: exp.Select, ctes: set[int], recompute: bool) -> None:
         kwargs.append(exp.Kwarg(this=exp.var("filter"), expression=where.this.copy()))
     kwargs.append(exp.Kwarg(this=exp.var("metric"), expression=exp.Literal.string(metric)))
     kwargs.append(exp.Kwarg(this=exp.var("use_index"), expression=exp.Literal.string("auto")))
+    if where is not None:
+        kwargs.append(exp.Kwarg(this=exp.var("as_where"), expression=exp.true()))
     if version is not None:
         kwargs.append(exp.Kwarg(this=exp.var("version"), expression=version.copy()))
     if tie_breakers:
@@ -146,7 +154,6 @@ def _rewrite(select: exp.Select, ctes: set[int], recompute: bool) -> None:
         if isinstance(star, exp.Star) and not star.args.get("except_"):
             # the search adds _distance; ``*`` still means the table's own columns
             star.set("except_", [exp.column("_distance")])
-    select.set("where", None)
     table.replace(exp.Table(this=call, alias=exp.TableAlias(this=exp.to_identifier(alias))))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from lancesql.rewrite.bind_table_functions import META_KEY
+from lancesql.rewrite.scopes import table_references
 
 #: Key under ``Table.meta`` holding the column names the query may read (None: all).
 COLUMNS_KEY = "lancesql_columns"
@@ -35,7 +36,7 @@ def project_table_functions(expression: exp.Expression) -> exp.Expression:
     >>> project_table_functions(bound).find(exp.Table).meta[COLUMNS_KEY] is None
     True
     """
-    for table in expression.find_all(exp.Table):
+    for table in table_references(expression):
         if META_KEY in table.meta:
             table.meta[COLUMNS_KEY] = _columns(expression, table)
     return expression

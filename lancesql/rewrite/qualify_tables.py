@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from lancesql.rewrite.scopes import cte_references
+from lancesql.rewrite.scopes import cte_references, table_references
 
 
 def qualify_tables(expression: exp.Expression) -> exp.Expression:
@@ -25,7 +25,7 @@ LANCE_SCAN('d/x.lance') AS x, information_schema.tables"
     "SELECT * FROM LANCE_SCAN('t') AS t JOIN (WITH t AS (SELECT 1 AS id) SELECT id FROM t) AS s USING (id)"
     """
     ctes = cte_references(expression)
-    for table in list(expression.find_all(exp.Table)):
+    for table in table_references(expression):
         if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.args.get("catalog"):
             continue  # a table function, or a table of the engine's own schemas
         name = table.name

@@ -1,4 +1,5 @@
-"""Which table names in a query are CTEs, resolved by scope as sqlglot's own rules do."""
+"""A query's table references and which of them are CTEs, resolved by scope as
+sqlglot's own rules do."""
 
 from __future__ import annotations
 
@@ -38,3 +39,22 @@ def cte_references(expression: exp.Expression) -> set[int]:
             ):
                 found.add(id(table))
     return found
+
+
+def table_references(expression: exp.Expression) -> list[exp.Table]:
+    """Each table (a name or a table function's call) a query reads in its FROM and
+    JOINs, in every scope: subqueries, CTEs, set operations; in the order
+    ``find_all`` walks the tree, so that placeholders are numbered as they always
+    were. A tree scope cannot read gives all of its ``exp.Table`` nodes.
+
+    >>> import sqlglot
+    >>> sql = "WITH c AS (SELECT * FROM t VERSION AS OF 2) SELECT * FROM c WHERE x IN (SELECT y FROM u)"
+    >>> sorted(t.name for t in table_references(sqlglot.parse_one(sql, read="duckdb")))
+    ['c', 't', 'u']
+    """
+    every = list(expression.find_all(exp.Table))
+    try:
+        found = {id(table) for scope in traverse_scope(expression) for table in scope.tables}
+    except OptimizeError:
+        return every
+    return [table for table in every if id(table) in found] if found else every

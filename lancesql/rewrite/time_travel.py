@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from lancesql.parse import BRANCH_MARK
+from lancesql.rewrite.scopes import table_references
 
 
 def time_travel(expression: exp.Expression) -> exp.Expression:
@@ -25,7 +26,7 @@ def time_travel(expression: exp.Expression) -> exp.Expression:
     >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     "SELECT * FROM LANCE_SCAN('t', CAST('2026-11-01 10:00' AS TIMESTAMP)) AS t"
     """
-    for table in list(expression.find_all(exp.Table)):
+    for table in table_references(expression):
         when = table.args.get("when")
         version = table.args.get("version")
         if isinstance(when, exp.HistoricalData):

@@ -20,18 +20,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
-from lancesql.arrow_types import arrow_type, storage_schema
-from lancesql.backfill import backfill
+from lancesql.arrow_types import arrow_type, sql_type, storage_schema
 from lancesql.context import Result, StatementContext
 from lancesql.errors import (
     DatabaseError,
     IntegrityError,
     NotSupportedError,
     ProgrammingError,
-    is_conflict,
     lance_error,
 )
-from lancesql.lance_sql import to_lance
+from lancesql.executors import executor_for
+from lancesql.lance_sql import assignable, to_lance
 from lancesql.parse import tokenize
 from lancesql.query import run_query
 from lancesql.statements.base import command_tokens, statement
@@ -159,17 +158,14 @@ def _add_columns(
             raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
         return
     _check_columns(ds, name, computed)
-    lance_sql = _lance_transforms(ctx, computed, types)
-    if lance_sql is not None:
-        try:
-            ds.add_columns(lance_sql)
-            return
-        except (OSError, ValueError) as exc:
-            if is_conflict(exc):
-                raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMN failed") from exc
-            # Lance refused it (an unknown function, a type it cannot coerce): the
-            # engine computes it instead, and reports the error if it is the user's.
-    backfill(ctx, ds, computed, types)
+    lance_sql = _lance_transforms(ctx, ds, computed, types)
+    # where the engine computes it, a declared type is SQL's CAST of the value (DuckDB
+    # rounds to a DECIMAL's scale), not Arrow's
+    for column, declared in types.items():
+        cast_to = sql_type(declared) if declared is not None else None
+        if cast_to is not None:
+            computed[column] = exp.cast(computed[column].copy(), cast_to)
+    executor_for(ctx).add_columns(ctx, ds, computed, types, lance_sql)
 
 
 def _check_columns(ds: lance.LanceDataset, name: str, computed: dict[str, exp.Expression]) -> None:
@@ -198,39 +194,30 @@ def _computed(action: exp.Expression) -> exp.Expression | None:
 
 
 def _lance_transforms(
-    ctx: StatementContext, computed: dict[str, exp.Expression], types: dict[str, pa.DataType | None]
+    ctx: StatementContext,
+    ds: lance.LanceDataset,
+    computed: dict[str, exp.Expression],
+    types: dict[str, pa.DataType | None],
 ) -> dict[str, str] | None:
-    """Lance SQL for every column, or None when any needs the engine."""
+    """Lance SQL for every column, or None when any needs the engine (one Lance would
+    compute otherwise than the engine: see :func:`lancesql.lance_sql.assignable`)."""
     out = {}
     for column, expression in computed.items():
         declared = types[column]
+        value = to_lance(expression, ctx.params)
+        if value is None or not assignable(value, declared, ds.schema):
+            return None
         target = expression
         if declared is not None:
-            sql_type = _lance_cast_type(declared)
-            if sql_type is None:
+            cast_to = sql_type(declared)
+            if cast_to is None:
                 return None
-            target = exp.cast(expression.copy(), sql_type)
+            target = exp.cast(expression.copy(), cast_to)
         text = to_lance(target, ctx.params)
         if text is None:
             return None
         out[column] = text
     return out
-
-
-_LANCE_CASTS = {
-    pa.bool_(): "BOOLEAN",
-    pa.int8(): "TINYINT",
-    pa.int16(): "SMALLINT",
-    pa.int32(): "INT",
-    pa.int64(): "BIGINT",
-    pa.float32(): "FLOAT",
-    pa.float64(): "DOUBLE",
-    pa.string(): "VARCHAR",
-}
-
-
-def _lance_cast_type(dtype: pa.DataType) -> str | None:
-    return _LANCE_CASTS.get(dtype)
 
 
 # -- ADD COLUMNS FROM (query) ON key --------------------------------------------------------
@@ -283,10 +270,7 @@ def _merge(ctx: StatementContext, ds: lance.LanceDataset, name: str, action: exp
         ) from None
     table = table.set_column(table.column_names.index(key), pa.field(key, target_type), keys_cast)
     table = table.cast(storage_schema(table.schema))
-    try:
-        ds.merge(table, left_on=key)
-    except (OSError, ValueError) as exc:
-        raise lance_error(exc, f"ALTER TABLE {name} ADD COLUMNS FROM failed") from exc
+    executor_for(ctx).merge(ctx, ds, table, key)
 
 
 # -- DROP / RENAME / ALTER COLUMN ------------------------------------------------------------

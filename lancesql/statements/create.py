@@ -26,6 +26,7 @@ from lancesql.arrow_types import arrow_type, storage_schema
 from lancesql.catalog import SUFFIX, is_uri
 from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
+from lancesql.executors import executor_for
 from lancesql.query import run_query
 from lancesql.statements.base import statement
 from lancesql.views import stored as stored_views
@@ -92,6 +93,15 @@ def _schema(target: exp.Schema) -> pa.Schema:
 
 
 def _write_query(ctx: StatementContext, uri: str, name: str, query: Any, mode: str) -> int:
+    existed = _path_exists(uri)
+    try:
+        written = executor_for(ctx).write_scan(ctx, query, uri, mode, None)
+    except BaseException:
+        if not existed:
+            _remove(ctx, uri)
+        raise
+    if written is not None:
+        return written
     reader = direct_scan(ctx, query)
     if reader is None:
         result = run_query(ctx, query)

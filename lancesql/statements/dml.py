@@ -2,8 +2,9 @@
 
 ``INSERT INTO t SELECT ... | VALUES ...`` streams the engine's result into a Lance
 append, each batch cast to the table's schema (checked before anything is written).
-``DELETE`` and ``UPDATE`` hand their WHERE and SET expressions to Lance when Lance can
-evaluate them (see :mod:`lancesql.lance_sql`); otherwise the engine finds the rows (a
+``DELETE`` and ``UPDATE`` hand their WHERE and SET expressions to Lance when Lance
+evaluates them as the engine would (see :func:`lancesql.lance_sql.alike` and
+:func:`~lancesql.lance_sql.assignable`); otherwise the engine finds the rows (a
 subquery, a UDF) by reading only the columns the WHERE names plus Lance's row id, and
 Lance deletes or updates those rows by id.
 """
@@ -16,9 +17,11 @@ import pyarrow.compute as pc
 from lance.fragment import RowIdSequence, write_fragments
 from sqlglot import exp
 
+from lancesql.arrow_types import sql_type
 from lancesql.context import Result, StatementContext
 from lancesql.errors import NotSupportedError, OperationalError, ProgrammingError, lance_error
-from lancesql.lance_sql import alike, columns_of, quote, to_lance
+from lancesql.executors import executor_for
+from lancesql.lance_sql import alike, assignable, columns_of, quote, to_lance
 from lancesql.query import run_query
 from lancesql.statements.base import statement
 from lancesql.writes import (
@@ -50,12 +53,18 @@ def insert(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     source = tree.expression
     if source is None:
         raise ProgrammingError(f"INSERT INTO {name} needs a SELECT or VALUES")
+    by_name = bool(tree.args.get("by_name"))
+    if listed is None and not by_name:
+        written = executor_for(ctx).write_scan(ctx, source, uri, "append", schema)
+        if written is not None:
+            ds.checkout_latest()
+            committed(ctx, uri, ds)
+            return Result.done(written)
     reader = direct_scan(ctx, source)
     if reader is None:
         result = run_query(ctx, source)
         assert result.reader is not None
         reader = result.reader
-    by_name = bool(tree.args.get("by_name"))
     mapping = _column_mapping(name, schema, reader.schema, listed, by_name)
     stream = Stream(schema, (_conform(b, schema, mapping) for b in reader if b.num_rows))
     try:
@@ -218,7 +227,8 @@ def update(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     predicate = where.this if where is not None else None
     lance_sets = {c: to_lance(e, ctx.params) for c, e in sets.items()}
     lance_where = to_lance(predicate, ctx.params) if predicate is not None else None
-    if any(v is None for v in lance_sets.values()):
+    types = {f.name: f.type for f in ds.schema}
+    if any(v is None or not assignable(v, types[c], ds.schema) for c, v in lance_sets.items()):
         return _update_through_engine(ctx, uri, ds, tree.this, sets, predicate)
     if predicate is not None and (lance_where is None or not _alike(lance_where, predicate, ds)):
         lance_where = _rowid_filter(ctx, ds, tree.this, predicate)
@@ -247,6 +257,9 @@ def _update_through_engine(
     """
     name = ctx.catalog.name_of(uri)
     schema = ds.schema
+    for column, value in sets.items():  # SQL's assignment cast (DuckDB rounds a DECIMAL), not Arrow's
+        target = sql_type(schema.field(column).type)
+        sets[column] = exp.cast(value.copy(), target) if target is not None else value
     found = matching_rows(ctx, ds, table, predicate if predicate is not None else exp.true(), sets, True)
     if found.num_rows == 0:
         try:

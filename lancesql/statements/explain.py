@@ -12,7 +12,9 @@ engine pushes into it are in the engine's plan (DataFusion shows Lance's
 filters).
 
 The result has two columns, ``source`` and ``plan``: one row for the engine, then one
-per Lance read.
+per Lance read. ``EXPLAIN`` of a writing statement an executor runs (a backfill, an index
+build, a copy of a Lance scan) says instead which executor runs it and what it does there
+(see :func:`lancesql.executors.explain`), without running it.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from lancesql import direct, direct_aggregate
+from lancesql import fast_path
 from lancesql.catalog import TableRef
 from lancesql.context import Result, StatementContext
 from lancesql.errors import ProgrammingError
+from lancesql.executors import explain as explain_write
 from lancesql.explain import LanceRead, collecting
 from lancesql.parse import DIALECT
 from lancesql.query import bind, evaluate, rewritten_for, to_sql
@@ -48,6 +51,12 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         query = sqlglot.parse_one(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(f"EXPLAIN needs a query: {str(exc).splitlines()[0]}") from None
+    if not isinstance(query, exp.Query):
+        described = explain_write(ctx, query)  # type: ignore[arg-type]
+        if described is not None:
+            return Result.of(
+                pa.table({"source": [k for k, _ in described], "plan": [v for _, v in described]})
+            )
     rewritten = rewritten_for(ctx, query)  # type: ignore[arg-type]
     with collecting() as reads:
         bind(ctx, rewritten)
@@ -61,13 +70,14 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     plan = ctx.engine.execute(keyword + sql, params).read_all()
     sources = [f"engine ({ctx.connection.engine.name})"]
     plans = [_engine_plan(plan)]
-    if direct.picked_columns(rewritten) is not None:
+    fast = fast_path.analyse(rewritten)
+    if fast is not None and fast.reads:
         plans[0] = (
             "(the query only picks columns of one source: lancesql reads them from the "
             "search result, or with Lance's scanner and the filter below, without running "
             "the engine, when their types allow; otherwise this runs)\n" + plans[0]
         )
-    elif direct_aggregate.grouping(rewritten) is not None:
+    elif fast is not None and fast.groups:
         plans[0] = (
             "(the query groups one source: from its second run on, lancesql reads the "
             "columns with Lance's scanner and the filter below and aggregates them with "

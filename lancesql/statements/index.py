@@ -12,34 +12,18 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, cast
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
 from lancesql.context import Result, StatementContext
 from lancesql.errors import IntegrityError, ProgrammingError, lance_error
+from lancesql.executors import executor_for
 from lancesql.statements.base import statement
 from lancesql.writes import committed, open_target
 
 log = logging.getLogger("lancesql")
-
-VECTOR = ("IVF_PQ", "IVF_FLAT", "IVF_SQ", "IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_HNSW_FLAT", "IVF_RQ")
-SCALAR = ("BTREE", "BITMAP", "LABEL_LIST", "INVERTED", "FTS", "NGRAM", "ZONEMAP", "BLOOMFILTER")
-#: WITH options of vector indices, as Lance names them.
-VECTOR_OPTIONS = (
-    "metric",
-    "num_partitions",
-    "num_sub_vectors",
-    "num_bits",
-    "sample_rate",
-    "max_iterations",
-    "m",
-    "ef_construction",
-    "target_partition_size",
-    "replace",
-)
-
 
 @statement(exp.Create)
 def create_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
@@ -73,21 +57,11 @@ def create_index(ctx: StatementContext, tree: exp.Expression) -> Result | None:
                 "add WITH (replace = true)"
             )
     started = time.monotonic()
-    _note(f"building {kind} index on {table}.{column} ({ds.count_rows()} rows)...")
+    executor = executor_for(ctx)
+    where = "" if executor.name == "local" else f" on {executor.name}"
+    _note(f"building {kind} index on {table}.{column} ({ds.count_rows()} rows){where}...")
     try:
-        if kind in VECTOR:
-            unknown = sorted(set(options) - set(VECTOR_OPTIONS))
-            if unknown:
-                raise ProgrammingError(
-                    f"unknown option {unknown[0]!r} for a {kind} index; the options are "
-                    f"{', '.join(VECTOR_OPTIONS)}"
-                )
-            ds.create_index(column, index_type=kind, name=name, **options)
-        elif kind in SCALAR:
-            options.setdefault("replace", False)
-            ds.create_scalar_index(column, cast(Any, kind), name=name, **options)
-        else:
-            raise ProgrammingError(f"unknown index type {kind}: use one of {', '.join(VECTOR + SCALAR)}")
+        executor.create_index(ctx, ds, column, kind, name, options)
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise lance_error(exc, f"CREATE INDEX on {table}.{column} failed") from exc
     _note(f"built {kind} index on {table}.{column} in {time.monotonic() - started:.1f} s")

@@ -11,7 +11,8 @@ Lance commits each step as it goes: the compaction (and, when indices cover the
 rewritten fragments, their remapping as a version of its own), then the re-indexing;
 so OPTIMIZE makes up to three versions, none when there is nothing to do, and each is
 a whole, readable state of the table. A crash between them leaves a compacted table
-whose indices the next OPTIMIZE brings up to date. Query results are the same
+whose indices the next OPTIMIZE brings up to date. With ``executor = 'ray'`` the
+compaction tasks run on Ray workers (lance-ray), committed once by the driver. Query results are the same
 before and after, and old versions still read (until VACUUM removes them). The WITH
 options are Lance's compaction options (``target_rows_per_fragment``,
 ``max_rows_per_group``, ``max_bytes_per_file``, ``materialize_deletions``,
@@ -27,7 +28,8 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from lancesql.context import Result, StatementContext
-from lancesql.errors import ProgrammingError
+from lancesql.errors import Error, ProgrammingError
+from lancesql.executors import executor_for
 from lancesql.statements.base import command_tokens, statement
 from lancesql.statements.grammar import Tokens
 from lancesql.udfs.lance_versions import indexes_table
@@ -70,11 +72,13 @@ def optimize(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     before = len(ds.get_fragments())
     unindexed = _unindexed(ds)
     try:
-        metrics = ds.optimize.compact_files(**options)
-        ds.optimize.optimize_indices()
+        metrics = executor_for(ctx).optimize(ctx, ds, options)
     except (OSError, ValueError) as exc:
         committed(ctx, uri)
         raise lance_error(exc, f"OPTIMIZE {name} failed") from exc
+    except Error:
+        committed(ctx, uri)
+        raise
     committed(ctx, uri, ds)
     return Result.of(
         pa.Table.from_pylist(

@@ -1,26 +1,6 @@
 """Training from SQL: a torch Dataset over the rows a query selects.
 
-``torch_dataset(con, "SELECT image_emb, label FROM train WHERE label IN (4, 9)")`` runs
-the query **once**, asking the engine for Lance's ``_rowid`` of each row instead of its
-columns (the table is registered with row ids; the WHERE, ORDER BY and LIMIT run on the
-engine as written, so any predicate the engine knows works, subqueries included). The
-Dataset then holds only those row ids: ``__getitems__`` fetches a batch of rows with
-Lance's random access (``_take_rows``), reading only the columns the query selects, so
-a query that does not name ``image`` never reads image bytes, and a DataLoader may
-shuffle freely, since every index is a row id away from its row.
-
-Why row ids rather than the engine's result: the engine streams, it cannot seek, and
-materialising the result would copy every selected column (image bytes included) into
-memory before the first batch. Row ids are 8 bytes a row.
-
-The dataset pins the version the query read: a worker process reopens the dataset by
-URI and version number (tags and timestamps are resolved once, up front), so every
-epoch and every worker sees exactly the rows the query selected, whatever is written
-to the table meanwhile.
-
-A query whose rows are not rows of one Lance table (GROUP BY, aggregates, DISTINCT,
-UNION, computed columns) has no row ids; ``torch_dataset(..., iterable=True)`` gives an
-:class:`torch.utils.data.IterableDataset` that streams such a query's result instead.
+Design notes: ``docs/ARCHITECTURE.md``, "Training by row ids".
 """
 
 from __future__ import annotations

@@ -1,0 +1,60 @@
+"""DuckDB plans joins over Lance tables knowing each scan's row count (issue 17, item 3).
+
+DuckDB estimated every registered Lance dataset at about one row, so it could build a
+hash table on a million-row scan and probe it with a hundred rows; lancesql registers
+each dataset with its row count, as DuckDB knows it for Parquet.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import lance
+import numpy as np
+import pyarrow as pa
+
+import lancesql
+
+
+def estimates(plan: str) -> list[int]:
+    """The row estimates of the plan's Python Arrow scans (boxes may stand side by side)."""
+    rows, open_boxes = [], []
+    for line in plan.splitlines():
+        for title in re.finditer("Python Arrow Scan", line):
+            open_boxes.append(line.rfind("╭", 0, title.start()))
+        for match in re.finditer(r"~([\d,]+) rows?", line):
+            box = next((b for b in open_boxes if b <= match.start() < b + 31), None)
+            if box is not None:
+                open_boxes.remove(box)
+                rows.append(int(match.group(1).replace(",", "")))
+    return rows
+
+
+def test_duckdb_sees_each_lance_scans_row_count(tmp_path: Path) -> None:
+    big = pa.table({"key": np.arange(30_000), "v": np.arange(30_000) % 7})
+    lance.write_dataset(big.slice(0, 10_000), tmp_path / "big.lance")
+    lance.write_dataset(big.slice(10_000), tmp_path / "big.lance", mode="append")
+    lance.write_dataset(pa.table({"key": np.arange(0, 30_000, 100)}), tmp_path / "small.lance")
+    with lancesql.connect(tmp_path) as con:
+        cur = con.cursor()
+        cur.execute(
+            "EXPLAIN SELECT count(*) FROM big JOIN small USING (key) "
+            "JOIN big VERSION AS OF 1 AS old USING (key)"
+        )
+        plan = next(p for source, p in cur.fetchall() if source.startswith("engine"))
+        assert sorted(estimates(plan)) == [300, 10_000, 30_000]
+        cur.execute(
+            "SELECT count(*) FROM big JOIN small USING (key) JOIN big VERSION AS OF 1 AS old USING (key)"
+        )
+        assert cur.fetchone() == (100,)
+
+
+def test_the_count_follows_deletes(tmp_path: Path) -> None:
+    lance.write_dataset(pa.table({"key": np.arange(5_000)}), tmp_path / "t.lance")
+    with lancesql.connect(tmp_path) as con:
+        cur = con.cursor()
+        cur.execute("DELETE FROM t WHERE key < 1000")
+        cur.execute("EXPLAIN SELECT * FROM t JOIN t AS u USING (key)")
+        plan = next(p for source, p in cur.fetchall() if source.startswith("engine"))
+        assert estimates(plan) == [4_000, 4_000]
