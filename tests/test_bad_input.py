@@ -370,7 +370,7 @@ WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         "UPDATE mnist SET label = 'abc' WHERE id = 1",
         None,
         lancesql.DataError,
-        r"(?i)cast.*'abc'",
+        r"(?i)(cast|convert).*'abc'",
     ),
     (
         "DELETE: unknown column",
