@@ -17,16 +17,15 @@ from pathlib import Path
 
 import lance
 import pyarrow as pa
-import pyarrow.compute as pc
 from lance.udf import BatchUDFCheckpoint
 from sqlglot import exp
 from tqdm import tqdm
 
 from lancesql.arrow_types import storage_type
 from lancesql.context import StatementContext
-from lancesql.errors import DataError, Error, InternalError, ProgrammingError, lance_error
+from lancesql.errors import Error, InternalError, ProgrammingError, lance_error
 from lancesql.settings import declare
-from lancesql.writes import LocalQuery, local_select
+from lancesql.writes import LocalQuery, cast_to_column, local_select
 
 
 def _default_checkpoint_dir() -> str:
@@ -169,10 +168,7 @@ def _cast(column: pa.ChunkedArray, field: pa.Field) -> pa.Array:
     array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if array.type == field.type:
         return array
-    try:
-        return pc.cast(array, field.type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise DataError(f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}") from None
+    return cast_to_column(array, field, "the expression")
 
 
 def _checkpoint_path(

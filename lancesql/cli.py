@@ -28,10 +28,12 @@ import decimal
 import json
 import math
 import os
+import re
 import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
@@ -126,7 +128,7 @@ def display(value: Any, width: int = 60) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return size_note(bytes(value))
     if isinstance(value, float):
-        return "NaN" if math.isnan(value) else f"{value:.{6 if width > 20 else 4}g}"
+        return "NaN" if math.isnan(value) else _unsigned_zero(f"{value:.{6 if width > 20 else 4}g}")
     if isinstance(value, list):
         items = [display(v, 20) for v in value]
         if len(items) > 6:
@@ -138,6 +140,48 @@ def display(value: Any, width: int = 60) -> str:
         text = str(value)
     text = text.replace("\n", "\\n")
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.0`` (and ``-0.0000``, ``-0``) as ``0.0``: a sign on zero says nothing to a reader."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+
+
+def _decimals(values: Sequence[float], significant: int = 6) -> int:
+    """Decimals that show the largest of ``values`` to ``significant`` digits, less
+    the trailing zeros no value needs (``[1.0, 2.5]``: 1)."""
+    largest = max((abs(v) for v in values), default=0.0)
+    if largest == 0:
+        return 1
+    places = min(8, max(1, significant - 1 - math.floor(math.log10(largest))))
+    needed = [len(f"{v:.{places}f}".split(".")[1].rstrip("0")) for v in values]
+    return max([1, *needed])
+
+
+def number_format(values: Sequence[Any]) -> Callable[[float], str]:
+    """How a column of floats prints: one number of decimals for the whole column,
+    enough to show six significant digits and to tell apart every two rows that
+    differ, with ``-0.0`` as ``0.0``; ``%g`` for columns of huge or tiny magnitudes.
+
+    >>> fmt = number_format([-1.1920929e-07, 0.2345678, 0.31])
+    >>> [fmt(v) for v in [-1.1920929e-07, 0.2345678, 0.31]]
+    ['0.000000', '0.234568', '0.310000']
+    >>> fmt = number_format([1.0, 2.5, -0.0])
+    >>> [fmt(v) for v in [1.0, 2.5, -0.0]]
+    ['1.0', '2.5', '0.0']
+    >>> fmt = number_format([0.1234561, 0.1234562])
+    >>> [fmt(v) for v in [0.1234561, 0.1234562]]
+    ['0.1234561', '0.1234562']
+    """
+    finite = [float(v) for v in values if isinstance(v, float) and math.isfinite(v)]
+    largest = max((abs(v) for v in finite), default=0.0)
+    if largest >= 1e15 or (largest and largest < 1e-4):
+        return lambda v: _unsigned_zero(f"{v:.6g}")
+    places = _decimals(finite)
+    distinct = len(set(finite))
+    while places < 12 and len({round(v, places) for v in finite}) < distinct:
+        places += 1
+    return lambda v: _unsigned_zero(f"{v:.{places}f}")
 
 
 def plain(value: Any) -> Any:
@@ -222,9 +266,7 @@ class Output:
             if self._parquet_done:
                 raise ProgrammingError("--format parquet writes one result: run one query")
             if self._path is None and sys.stdout.isatty():
-                raise ProgrammingError(
-                    "--format parquet is binary: give -o FILE or redirect standard output"
-                )
+                raise ProgrammingError("--format parquet is binary: give -o FILE or redirect standard output")
             write_parquet(reader, binary)
             self._parquet_done = True
 
@@ -234,12 +276,27 @@ def write_table(reader: pa.RecordBatchReader, out: IO[str], max_rows: int = 40) 
     schema = reader.schema
     rows: list[list[str]] = []
     total = 0
+    values: list[tuple[Any, ...]] = []
     for batch in reader:
         total += batch.num_rows
-        room = batch.num_rows if max_rows <= 0 else max(0, max_rows - len(rows))
+        room = batch.num_rows if max_rows <= 0 else max(0, max_rows - len(values))
         if room:
             columns = [c.to_pylist() for c in batch.slice(0, room).columns]
-            rows.extend([display(v) for v in row] for row in zip(*columns, strict=True))
+            values.extend(zip(*columns, strict=True))
+    if any(isinstance(v, str) and "\n" in v for row in values for v in row):
+        write_blocks(schema.names, values, total, out)
+        return
+    formats = [
+        number_format([row[i] for row in values]) if pa.types.is_floating(f.type) else None
+        for i, f in enumerate(schema)
+    ]
+    rows = [
+        [
+            fmt(v) if fmt is not None and isinstance(v, float) and math.isfinite(v) else display(v)
+            for v, fmt in zip(row, formats, strict=True)
+        ]
+        for row in values
+    ]
     names = schema.names
     widths = [len(n) for n in names]
     for row in rows:
@@ -247,17 +304,36 @@ def write_table(reader: pa.RecordBatchReader, out: IO[str], max_rows: int = 40) 
     right = [_is_numeric(f.type) for f in schema]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
-        ]
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)]
         return " | ".join(parts).rstrip()
 
     out.write(line(names) + "\n")
     out.write("-+-".join("-" * w for w in widths) + "\n")
     for row in rows:
         out.write(line(row) + "\n")
-    more = f", {len(rows)} shown (.maxrows / --max-rows)" if len(rows) < total else ""
-    out.write(f"({total} row{'s' if total != 1 else ''}{more})\n")
+    out.write(_count_line(len(rows), total))
+
+
+def _count_line(shown: int, total: int) -> str:
+    more = f", {shown} shown (.maxrows / --max-rows)" if shown < total else ""
+    return f"({total} row{'s' if total != 1 else ''}{more})\n"
+
+
+def write_blocks(names: Sequence[str], rows: Sequence[Sequence[Any]], total: int, out: IO[str]) -> None:
+    """Rows holding text of several lines (an EXPLAIN plan), one field a line and the
+    long text as the block it is, indented under its name, rather than cut into a
+    table cell with literal ``\\n``."""
+    width = max(len(n) for n in names)
+    for number, row in enumerate(rows):
+        if number:
+            out.write("\n")
+        for name, value in zip(names, row, strict=True):
+            if isinstance(value, str) and "\n" in value:
+                out.write(f"{name}:\n")
+                out.writelines(f"    {line}\n" for line in value.rstrip("\n").split("\n"))
+            else:
+                out.write(f"{name.ljust(width)} : {display(value, 200)}\n")
+    out.write(_count_line(len(rows), total))
 
 
 def write_csv(reader: pa.RecordBatchReader, out: IO[str]) -> None:
@@ -269,11 +345,7 @@ def write_csv(reader: pa.RecordBatchReader, out: IO[str]) -> None:
         for row in zip(*columns, strict=True):
             writer.writerow(
                 [
-                    ""
-                    if v is None
-                    else json.dumps(plain(v))
-                    if isinstance(v, (list, dict))
-                    else plain(v)
+                    "" if v is None else json.dumps(plain(v)) if isinstance(v, (list, dict)) else plain(v)
                     for v in row
                 ]
             )
@@ -326,8 +398,8 @@ class Session:
             cursor.execute(sql)
         if cursor.description is not None:
             self.output.write(cursor.fetch_record_batch())
-        elif cursor.rowcount >= 0 and self.output.format == "table":
-            print(f"OK, {cursor.rowcount} row{'s' if cursor.rowcount != 1 else ''} changed")
+        elif self.output.format == "table":
+            print(f"OK: {cursor.statusmessage or 'done'}")
         if self.timer:
             print(f"Run time: {time.perf_counter() - start:.3f} s", file=sys.stderr)
         cursor.close()
@@ -340,9 +412,21 @@ class Session:
 
 
 def error_line(exc: BaseException) -> str:
-    """``Error: ProgrammingError: unknown table 'x' ...`` on one line."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    return f"Error: {type(exc).__name__}: {message}"
+    """``Error: ProgrammingError: unknown table 'x' ...`` on one line, then the user's
+    line of SQL with a caret under the place, when the error points at one."""
+    text = str(exc)
+    block = ""
+    where = re.search(r"\nLINE \d+: ", text)
+    if where is not None:
+        text, block = text[: where.start()], text[where.start() :].rstrip()
+    message = " ".join(text.split()) or type(exc).__name__
+    return f"Error: {type(exc).__name__}: {message}{block}"
+
+
+def warning_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """A Python warning as one line on standard error: ``warning: ...`` (installed as
+    ``warnings.showwarning`` by :func:`main`: no file path, no source line)."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 class _Progress:
@@ -432,10 +516,7 @@ def shell(session: Session, read: Callable[[str], str] | None = None) -> int:
     """The interactive loop."""
     read = read or line_reader()
     con = session.connection
-    print(
-        f"lancesql {_version()} on {con.engine.name}, root {con.root}\n"
-        "Enter SQL ending with ';', or .help"
-    )
+    print(f"lancesql {_version()} on {con.engine.name}, root {con.root}\nEnter SQL ending with ';', or .help")
     buffer = ""
     while True:
         try:
@@ -562,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["ui"]:  # `lancesql ui [ROOT] ...`: the local web page
         return ui_main(argv[1:])
     args = parser().parse_args(argv)
+    warnings.showwarning = warning_line
     try:
         session = Session(args)
     except (Error, OSError) as exc:

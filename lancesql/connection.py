@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from lancesql import errors
 from lancesql.catalog import Catalog
 from lancesql.cursor import Cursor
 from lancesql.engines import Engine, create_engine
@@ -28,7 +29,21 @@ class Connection:
     Every statement commits its own Lance version, so there is no transaction to
     commit or roll back: ``commit()`` does nothing and ``rollback()`` raises
     NotSupportedError (a failed statement never leaves anything half-written).
+
+    The exception classes are attributes too (PEP 249's optional extension, which
+    pandas and SQLAlchemy use): ``except con.ProgrammingError``.
     """
+
+    Warning = errors.Warning
+    Error = errors.Error
+    InterfaceError = errors.InterfaceError
+    DatabaseError = errors.DatabaseError
+    DataError = errors.DataError
+    OperationalError = errors.OperationalError
+    IntegrityError = errors.IntegrityError
+    InternalError = errors.InternalError
+    ProgrammingError = errors.ProgrammingError
+    NotSupportedError = errors.NotSupportedError
 
     def __init__(
         self,
@@ -98,6 +113,7 @@ class Connection:
 
     def rollback(self) -> None:
         """Not supported: statements commit as they run; restore an old version instead."""
+        self._check_open()
         raise NotSupportedError(
             "lancesql has no transactions: each statement commits its own Lance version. "
             "To undo a change, RESTORE TABLE <t> TO VERSION <n>."

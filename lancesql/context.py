@@ -31,6 +31,9 @@ class Result:
 
     reader: pa.RecordBatchReader | None = None
     rowcount: int = -1
+    #: What the statement did, in one line for a person (``tag v1 created at
+    #: version 7``); the cursor's ``statusmessage``, the CLI's ``OK: ...`` line.
+    outcome: str | None = None
 
     @classmethod
     def of(cls, table: pa.Table, rowcount: int = -1) -> Result:
@@ -38,9 +41,9 @@ class Result:
         return cls(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), rowcount)
 
     @classmethod
-    def done(cls, rowcount: int = -1) -> Result:
+    def done(cls, rowcount: int = -1, outcome: str | None = None) -> Result:
         """A statement that returns no rows."""
-        return cls(None, rowcount)
+        return cls(None, rowcount, outcome)
 
 
 @dataclass
@@ -53,6 +56,8 @@ class StatementContext:
     #: What the cursor has registered on ``engine``, by name (kept across statements,
     #: so an unchanged dataset is not registered again).
     registered: dict[str, Any] = field(default_factory=dict)
+    #: The versions the statement committed: (dataset URI, version), in order.
+    commits: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def catalog(self) -> Catalog:

@@ -18,7 +18,7 @@ import pyarrow as pa
 from lancesql import statements
 from lancesql.context import EngineSession, Result, StatementContext
 from lancesql.dbapi_types import type_code
-from lancesql.errors import Error, InterfaceError, ProgrammingError, translate
+from lancesql.errors import Error, InterfaceError, ProgrammingError, translate, translating
 from lancesql.parse import Parsed
 
 log = logging.getLogger("lancesql")
@@ -109,6 +109,15 @@ class Cursor:
         self._registered: dict[str, Any] = {}
         self._closed = False
         self._busy = threading.RLock()
+        #: The statement whose result the cursor holds, as the user wrote it: errors
+        #: raised while its rows stream show it, with a caret.
+        self._operation: str | None = None
+        #: PEP 249's optional ``messages``: (class, value) of what the last call warned.
+        self.messages: list[tuple[type[Exception], str]] = []
+        #: What the last statement did, in one line (``tag v1 created at version 7``,
+        #: ``3 rows inserted into t (version 9)``), as psycopg's ``statusmessage``;
+        #: None after a query.
+        self.statusmessage: str | None = None
 
     # -- PEP 249 attributes --------------------------------------------------------------
     @property
@@ -124,6 +133,11 @@ class Cursor:
         return self._rowcount
 
     @property
+    def lastrowid(self) -> None:
+        """None: Lance rows have no id an INSERT hands back (PEP 249 allows None)."""
+        return None
+
+    @property
     def rownumber(self) -> int | None:
         return None if self._schema is None else self._row_pos
 
@@ -136,8 +150,13 @@ class Cursor:
         """
         self._check_open()
         self._reset()
+        self.messages.clear()
+        self._operation = operation if isinstance(operation, str) else None
         params = _parameters(parameters)
-        trees, count = self.connection.parse(operation)
+        try:
+            trees, count = self.connection.parse(operation)
+        except Error as exc:
+            raise translate(exc, self._operation) from exc.__cause__
         if count != len(params):
             raise ProgrammingError(
                 f"the SQL has {count} parameter{'s' if count != 1 else ''} (?) but "
@@ -150,16 +169,16 @@ class Cursor:
             ctx = StatementContext(self.connection, self._engine, params, self._registered)
             try:
                 result = statements.execute(ctx, tree)
-            except Error:
-                raise
             except Exception as exc:  # engine and Lance errors, as DB-API errors
-                raise translate(exc) from exc.__cause__ or exc
+                self._fresh_engine()
+                raise translate(exc, operation) from exc.__cause__ or exc
         self._set_result(result)
         return self
 
     @_exclusive
     def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any]]) -> Cursor:
         """Run ``operation`` once per parameter sequence; rowcount is their sum."""
+        self._check_open()
         total = 0
         counted = False
         for parameters in seq_of_parameters:
@@ -174,6 +193,7 @@ class Cursor:
     @_exclusive
     def fetchone(self) -> Row | None:
         """The next row, or None when the result is exhausted."""
+        self._check_open()
         if self._row_pos >= len(self._rows) and not self._next_batch():
             return None
         row = self._rows[self._row_pos]
@@ -183,6 +203,7 @@ class Cursor:
     @_exclusive
     def fetchmany(self, size: int | None = None) -> list[Row]:
         """The next ``size`` rows (``arraysize`` by default)."""
+        self._check_open()
         size = self.arraysize if size is None else size
         out: list[Row] = []
         while len(out) < size:
@@ -196,6 +217,7 @@ class Cursor:
     @_exclusive
     def fetchall(self) -> list[Row]:
         """Every remaining row."""
+        self._check_open()
         out = self._rows[self._row_pos :]
         self._row_pos = len(self._rows)
         while self._next_batch():
@@ -231,7 +253,7 @@ class Cursor:
             except Exception as exc:  # an engine's error while streaming: as from fetchone
                 raise translate(exc) from exc
 
-        return pa.RecordBatchReader.from_batches(schema, batches())
+        return translating(pa.RecordBatchReader.from_batches(schema, batches()), self._operation)
 
     def fetchdf(self) -> Any:
         """Every remaining row as a pandas DataFrame."""
@@ -288,10 +310,8 @@ class Cursor:
                 self._reader = None
                 self._rows, self._row_pos = [], 0
                 return False
-            except Error:
-                raise
             except Exception as exc:
-                raise translate(exc) from exc
+                raise translate(exc, self._operation) from exc
             if batch.num_rows:
                 columns = [c.to_pylist() for c in batch.columns]
                 self._rows = list(zip(*columns, strict=True))
@@ -300,12 +320,28 @@ class Cursor:
 
     def _set_result(self, result: Result) -> None:
         self._rowcount = result.rowcount
+        self.statusmessage = result.outcome
         if result.reader is not None and len(result.reader.schema) > 0:
             self._reader = result.reader
             self._schema = result.reader.schema
         else:
             self._reader = None
             self._schema = None
+
+    def _fresh_engine(self) -> None:
+        """Start over on a new engine cursor after a failed statement.
+
+        A statement that fails half-way (an INSERT whose rows do not fit the table)
+        can leave a result open on the engine cursor, and DuckDB refuses the next
+        query while one is ("connection has an open result"): the cursor's next
+        statement gets a clean engine session instead.
+        """
+        self._release()
+        try:
+            self._engine.close()
+        except Exception:  # already closed or broken: it is being replaced anyway
+            log.debug("could not close the engine cursor after a failure")
+        self._engine = self.connection.engine.cursor(self.connection)
 
     def _release(self) -> None:
         for name in self._registered:
@@ -322,4 +358,5 @@ class Cursor:
         self._schema = None
         self._rows, self._row_pos = [], 0
         self._rowcount = -1
+        self.statusmessage = None
 

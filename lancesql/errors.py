@@ -9,8 +9,9 @@ code catches one hierarchy whatever the engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pyarrow as pa
 from lance.commit import CommitConflictError
 
 
@@ -91,23 +92,47 @@ def _from_function(message: str) -> Error | None:
     return None
 
 
-def translate(exc: BaseException) -> Error:
-    """Return ``exc`` as an exception of the PEP 249 hierarchy, keeping its message.
+#: Each engine's cleaning of its own messages (its prefixes, its wrappers, its copy of
+#: the SQL it ran), added by the adapters in ``lancesql/engines/`` when imported: a
+#: function from an engine's message to the part a user needs, given the user's SQL.
+MESSAGE_CLEANERS: list[Callable[[str, str | None], str]] = []
+
+
+def translate(exc: BaseException, sql: str | None = None) -> Error:
+    """Return ``exc`` as an exception of the PEP 249 hierarchy, in the user's terms.
+
+    The class says what went wrong; the message keeps what the engine or Lance said,
+    without lancesql's insides (see :func:`in_user_terms`), and with a caret under
+    the place in ``sql``, the user's statement, where it can be found.
 
     >>> translate(ValueError("boom")).__class__.__name__
     'DatabaseError'
+    >>> print(translate(ValueError('Referenced column "nope" not found'), "SELECT nope FROM t"))
+    Referenced column "nope" not found
+    LINE 1: SELECT nope FROM t
+                   ^^^^
     """
     if isinstance(exc, Error):
+        if sql is not None and not getattr(exc, "_in_user_terms", False):
+            message = in_user_terms(str(exc), sql, engine=False)
+            if message != str(exc):
+                err = type(exc)(message)
+                err.__cause__ = exc.__cause__ or exc
+                exc = err
+            exc._in_user_terms = True  # type: ignore[attr-defined]
         return exc
     if _RAISED_IN_FUNCTIONS and (original := _from_function(str(exc))) is not None:
-        return original
+        return translate(original, sql)
     cls: type[Error] = DatabaseError
     for classify in (*ERRORS_BY_CLASS, *ERRORS_BY_MESSAGE):
         found = classify(exc)
         if found is not None:
             cls = found
             break
-    err = cls(_clean(str(exc)))
+    if cls is DatabaseError and isinstance(exc, (pa.ArrowInvalid, pa.ArrowTypeError)):
+        cls = DataError  # a value Arrow could not compute or convert
+    err = cls(in_user_terms(_clean(str(exc)), sql))
+    err._in_user_terms = True  # type: ignore[attr-defined]
     err.__cause__ = exc
     return err
 
@@ -116,6 +141,124 @@ def _clean(message: str) -> str:
     """Drop the engines' repeated prefixes ("DataFusion error: FFI error: ...")."""
     message = re.sub(r"^(DataFusion error: |External error: |FFI error: )+", "", message.strip())
     return message
+
+
+#: lancesql's own names for what it registers on an engine (``__lancesql_0`` for the
+#: first table function of a query, ``__lancesql_local`` for a backfill's rows).
+_INTERNAL_AS = re.compile(r"\b__lancesql_\w+\s+AS\s+", re.IGNORECASE)
+_INTERNAL = re.compile(r"\b__lancesql_\w+")
+#: A Rust source location Lance or DataFusion appends (``, /home/.../src/io.rs:12:5``).
+_RUST_PATH = re.compile(r",?\s*(at\s+)?(/[\w.~-]+)*/?[\w.-]+\.rs:\d+(:\d+)?")
+#: A Python class as ``repr`` shows it (``<class 'sqlglot.expressions.query.Limit'>``).
+_PY_CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
+
+
+def in_user_terms(message: str, sql: str | None = None, engine: bool = True) -> str:
+    """``message`` without lancesql's insides, with a caret under its place in ``sql``.
+
+    Engines see rewritten SQL: placeholder tables (``__lancesql_0 AS t``), lancesql's
+    own helper tables, and a copy of that SQL in their messages. The user wrote none
+    of it, so names become theirs, the engines' copies of the SQL go (see each
+    adapter's cleaner in ``lancesql/engines/``; ``engine=False`` for lancesql's own
+    messages, which have no engine's layers) and, when the message names something
+    the statement holds, the user's own line is shown with a caret under it.
+
+    >>> in_user_terms("Binder Error: column x not in __lancesql_0 AS train")
+    'Binder Error: column x not in train'
+    >>> in_user_terms("bad <class 'sqlglot.expressions.query.Limit'>")
+    'bad Limit'
+    """
+    text = message.strip()
+    for clean in MESSAGE_CLEANERS if engine else []:
+        text = clean(text, sql)
+    if sql:
+        text = _as_written(text, sql)
+    text = _INTERNAL_AS.sub("", text)
+    text = _INTERNAL.sub("the table", text)
+    text = _RUST_PATH.sub("", text)
+    text = _PY_CLASS.sub(r"\1", text)
+    if sql and "\nLINE " not in text and not text.startswith("LINE "):
+        for name in _quoted_names(text):
+            block = caret(sql, name)
+            if block:
+                text = f"{text}\n{block}"
+                break
+    return text.strip()
+
+
+#: A function lancesql calls in place of what the user wrote (``ORDER BY
+#: array_cosine_distance(col, q) LIMIT k`` runs as ``vector_search``), and what they wrote.
+_CALLED_FOR = re.compile(r"^(vector_search)\(\)")
+_DISTANCE_CALL = re.compile(
+    r"\b(array_cosine_distance|array_distance|array_negative_inner_product)\s*\(", re.IGNORECASE
+)
+
+
+def _as_written(message: str, sql: str) -> str:
+    """A message about a function lancesql called for the user speaks of what they wrote.
+
+    >>> _as_written("vector_search(): the query vector has 3 values",
+    ...             "SELECT id FROM t ORDER BY array_distance(e, [1, 2, 3]) LIMIT 3")
+    'ORDER BY array_distance(e, ...): the query vector has 3 values'
+    """
+    called = _CALLED_FOR.match(message)
+    if called is None or re.search(rf"\b{called.group(1)}\b", sql, re.IGNORECASE):
+        return message
+    written = _DISTANCE_CALL.search(sql)
+    if written is None:
+        return message
+    argument = re.match(r"\s*([\w.\"]+)", sql[written.end() :])
+    shown = f"{written.group(1)}({argument.group(1) + ', ' if argument else ''}...)"
+    return f"ORDER BY {shown}{message[called.end() :]}"
+
+
+def _quoted_names(message: str) -> Iterator[str]:
+    """The names a message quotes (``"nope"``, ``'nope'``, ``named nope``), in order."""
+    for match in re.finditer(r"\"([^\"]+)\"|'([^']+)'|named (\w+)", message):
+        name = next(g for g in match.groups() if g)
+        if "(" not in name and len(name) < 64:
+            yield name.split(".")[-1]
+
+
+def caret(sql: str, fragment: str, start: int | None = None) -> str:
+    r"""The line of ``sql`` holding ``fragment`` (or offset ``start``), a caret under it.
+
+    >>> print(caret("SELECT a,\n  nope FROM t", "nope"))
+    LINE 2:   nope FROM t
+              ^^^^
+    >>> caret("SELECT a FROM t", "zzz")
+    ''
+    """
+    if start is None:
+        match = re.search(rf"(?<![\w.]){re.escape(fragment)}(?!\w)", sql, re.IGNORECASE)
+        if match is None:
+            return ""
+        start = match.start()
+    start = max(0, min(start, len(sql)))
+    line_no = sql.count("\n", 0, start) + 1
+    line_start = sql.rfind("\n", 0, start) + 1
+    line_end = sql.find("\n", start)
+    line = sql[line_start : line_end if line_end >= 0 else len(sql)]
+    prefix = f"LINE {line_no}: "
+    width = max(1, min(len(fragment), len(line) - (start - line_start)))
+    return f"{prefix}{line}\n{' ' * (len(prefix) + start - line_start)}{'^' * width}"
+
+
+def translating(reader: pa.RecordBatchReader, sql: str | None = None) -> pa.RecordBatchReader:
+    """``reader``, whose errors while streaming arrive translated (:func:`translate`).
+
+    An engine raises its own errors (DataFusion: ``pyarrow.lib.ArrowInvalid``) from the
+    batch that fails, long after ``execute`` returned; a user reading the stream with
+    ``read_all``, ``read_next_batch`` or a ``for`` loop gets a lancesql error instead.
+    """
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except Exception as exc:
+            raise translate(exc, sql) from exc
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def is_conflict(exc: BaseException) -> bool:

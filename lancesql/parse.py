@@ -5,6 +5,7 @@ Design notes: ``docs/ARCHITECTURE.md``, "Parsing lancesql's own forms".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
@@ -15,7 +16,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.parsers.duckdb import DuckDBParser
 from sqlglot.tokens import Token, TokenType
 
-from lancesql.errors import ProgrammingError
+from lancesql.errors import ProgrammingError, caret
 
 
 def _anonymous(name: str) -> Callable[[list[exp.Expression]], exp.Anonymous]:
@@ -178,7 +179,7 @@ def parse(sql: str) -> Parsed:
     try:
         trees = sqlglot.parse(text, read=DIALECT)
     except ParseError as exc:
-        raise ProgrammingError(_describe(exc)) from None
+        raise ProgrammingError(_describe(exc, sql, text)) from None
     except TokenError as exc:
         raise ProgrammingError(f"SQL does not parse: {exc}") from None
     # a comment after the last ``;`` comes back as an empty ``Semicolon`` statement
@@ -188,12 +189,51 @@ def parse(sql: str) -> Parsed:
     return Parsed(statements, count)
 
 
-def _describe(exc: ParseError) -> str:
+def _describe(exc: ParseError, sql: str, text: str) -> str:
+    """A parse error in the user's terms: what is wrong, the fix where one is known,
+    and the user's line with a caret under the place (``text`` is ``sql`` after
+    :func:`preprocess`, whose positions sqlglot reports)."""
     if not exc.errors:
         return f"SQL does not parse: {exc}"
     err = exc.errors[0]
     desc = str(err.get("description", "")).split(" <Token")[0]
     near = (err.get("highlight") or "").strip()
-    where = f"line {err.get('line')}, column {err.get('col')}"
-    near_text = f" near {near!r}" if near else ""
-    return f"SQL does not parse at {where}{near_text}: {desc}"
+    placeholder = _foreign_placeholder(sql)
+    if placeholder:
+        desc = (
+            f"{placeholder} is not a parameter marker here: use ? for parameters "
+            "(paramstyle is qmark), e.g. WHERE label = ? with [3]"
+        )
+    elif missing := re.match(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>", desc):
+        desc = f"{missing.group(2).upper()} is incomplete: a value or expression is missing after it"
+    else:
+        desc = re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", desc)
+    line, col = int(err.get("line") or 1), int(err.get("col") or 1)
+    where = f"line {line}, column {col}"
+    near_text = f" near {near!r}" if near and not placeholder else ""
+    if placeholder:
+        block = caret(sql, placeholder)
+    elif text == sql and near:
+        lines = sql.splitlines(keepends=True)
+        start = sum(len(x) for x in lines[: line - 1]) + max(col - len(near), 0)
+        block = caret(sql, near, start)
+    else:
+        block = caret(sql, near) if near else ""
+    return f"SQL does not parse at {where}{near_text}: {desc}" + (f"\n{block}" if block else "")
+
+
+def _foreign_placeholder(sql: str) -> str | None:
+    """A parameter marker of another paramstyle (``%s``, ``%(name)s``, ``:name``) in code.
+
+    >>> _foreign_placeholder("SELECT * FROM t WHERE a = %s AND b = '%s'")
+    '%s'
+    """
+    for token in _TOKENIZER.tokenize(sql) if "%" in sql else []:
+        if token.token_type == TokenType.MOD:
+            following = sql[token.end + 1 : token.end + 3]
+            if following.startswith("s"):
+                return "%s"
+            named = re.match(r"%\(\w*\)s", sql[token.start :])
+            if named:
+                return named.group(0)
+    return None

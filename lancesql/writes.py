@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import lance
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from lancesql.catalog import MAIN, SUFFIX, is_uri, split_branch
 from lancesql.context import StatementContext
-from lancesql.errors import Error, OperationalError, ProgrammingError, lance_error, translate
+from lancesql.errors import DataError, Error, OperationalError, ProgrammingError, lance_error, translate
 from lancesql.fast_path import analyse
+from lancesql.html import type_name
 from lancesql.lance_sql import alike, assignable, quote, to_lance
 from lancesql.parse import BRANCH_MARK
 from lancesql.query import bind, rewritten_for, sources, to_sql
@@ -28,6 +30,63 @@ from lancesql.settings import declare, parse_bool
 from lancesql.udfs.registry import Source
 
 log = logging.getLogger("lancesql")
+
+def cast_to_column(array: pa.Array, field: pa.Field, source: str = "the query") -> pa.Array:
+    """``array`` as column ``field`` stores it, or a DataError in the user's words.
+
+    >>> def show(values, field):
+    ...     try:
+    ...         cast_to_column(pa.array(values), field)
+    ...     except DataError as exc:
+    ...         print(exc)
+    >>> show([[1.0, 2.0]], pa.field("image_emb", pa.list_(pa.float32(), 4)))
+    column image_emb holds 4 values; a row has 2: give FLOAT[4] vectors of 4 numbers
+    >>> show(["x"], pa.field("label", pa.int32()))
+    column label is INTEGER: cannot store the VARCHAR value 'x' in it; CAST it, or give an INTEGER
+    """
+    if array.type != field.type:
+        try:
+            array = pc.cast(array, field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise _cannot_store(array, field, exc) from None
+    if not field.nullable and array.null_count:
+        raise DataError(f"column {field.name} is NOT NULL but {source} gives NULL for it")
+    return array
+
+
+def _cannot_store(array: pa.Array, field: pa.Field, exc: BaseException) -> DataError:
+    want = type_name(field.type)
+    kind = array.type
+    if pa.types.is_fixed_size_list(field.type) and (
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    ):
+        size = field.type.list_size
+        lengths = pc.list_value_length(array).to_pylist()
+        for length in lengths:
+            if length is not None and length != size:
+                return DataError(
+                    f"column {field.name} holds {size} values; a row has {length}: "
+                    f"give {want} vectors of {size} numbers"
+                )
+    bad = None
+    for value in array.to_pylist()[:1000]:
+        try:
+            pc.cast(pa.array([value], kind), field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            bad = value
+            break
+    if bad is not None and _is_number(kind) and _is_number(field.type):
+        return DataError(f"column {field.name} is {want}: the value {bad} is out of its range")
+    shown = f" value {bad!r}" if bad is not None and len(repr(bad)) < 60 else " values"
+    return DataError(
+        f"column {field.name} is {want}: cannot store the {type_name(kind)}{shown} in it; "
+        f"CAST it, or give {'an' if want[0] in 'AEIOU' else 'a'} {want}"
+    )
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
 
 #: Stores lancesql can read but never write.
 READ_ONLY_SCHEMES = ("hf://", "http://", "https://")
@@ -112,6 +171,7 @@ def committed(ctx: StatementContext, uri: str, ds: lance.LanceDataset | None = N
         ctx.catalog.forget(uri)
     else:
         ctx.catalog.refreshed(ds.checkout_version(ds.version))
+        ctx.commits.append((uri, int(ds.version)))
 
 
 #: The name under which a statement's own rows are registered for the engine.

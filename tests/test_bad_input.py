@@ -4,6 +4,7 @@ and the connection runs the next statement afterwards."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,14 @@ from tests.conftest import rows
 
 VECTOR = [0.1] * 512
 V = "[" + ", ".join(["0.1"] * 512) + "]"
+
+
+#: What must never reach a message: lancesql's placeholder tables and helper names,
+#: Python classes (sqlglot's node classes), pyarrow's and Rust's insides, engine wrappers.
+INTERNAL = re.compile(
+    r"__lancesql|<class '|sqlglot\.|pyarrow\.|\.rs:\d|PyErr|External error|Optimizer rule"
+    r"|ArrowInvalid|Traceback"
+)
 
 
 def usable(con: lancesql.Connection) -> None:
@@ -284,21 +293,21 @@ WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         "INSERT INTO mnist (id, label) VALUES (1, 'abc')",
         None,
         lancesql.DataError,
-        r"column 'label': cannot store string as int32.*'abc'",
+        r"column label is INTEGER: cannot store the VARCHAR value 'abc' in it; CAST it",
     ),
     (
         "INSERT: short vector literal",
         "INSERT INTO mnist (id, image_emb) VALUES (1, [1.0, 2.0])",
         None,
         lancesql.DataError,
-        r"column 'image_emb': cannot store .* as fixed_size_list.*\[512\].*expected size",
+        r"column image_emb holds 512 values; a row has 2: give FLOAT\[512\] vectors",
     ),
     (
         "INSERT: short bound vector",
         "INSERT INTO mnist (id, image_emb) VALUES (?, ?)",
         [1, [1.0, 2.0]],
         lancesql.DataError,
-        r"column 'image_emb': cannot store .*\[512\]",
+        r"column image_emb holds 512 values; a row has 2",
     ),
     (
         "INSERT: string as vector",
@@ -319,7 +328,7 @@ WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         "INSERT INTO mnist (id, label) VALUES (?, ?)",
         [1, 2**40],
         lancesql.DataError,
-        r"column 'label'.*not in range",
+        r"column label is INTEGER: the value 1099511627776 is out of its range",
     ),
     (
         "INSERT: unknown column",
@@ -333,7 +342,7 @@ WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         "INSERT INTO mnist (id) VALUES (NULL)",
         None,
         lancesql.DataError,
-        r"column 'id' is NOT NULL",
+        r"column id is NOT NULL",
     ),
     (
         "INSERT: too few values",
@@ -361,7 +370,7 @@ WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         "UPDATE mnist SET label = 'abc' WHERE id = 1",
         None,
         lancesql.DataError,
-        r"(?i)cast.*'abc'",
+        r"(?i)(cast|convert).*'abc'",
     ),
     (
         "DELETE: unknown column",
@@ -476,8 +485,9 @@ def test_write_errors_leave_the_table_alone(
     wcon: lancesql.Connection, sql: str, params: Any, error: type[lancesql.Error], message: str
 ) -> None:
     before = rows(wcon, "SELECT max(version) FROM lance_versions('mnist')")
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as caught:
         wcon.cursor().execute(sql, params)
+    assert not INTERNAL.search(str(caught.value)), str(caught.value)
     assert rows(wcon, "SELECT max(version) FROM lance_versions('mnist')") == before
     assert rows(wcon, "SHOW TAGS FROM mnist") == []
     usable(wcon)

@@ -208,7 +208,9 @@ def test_merge_bad_input(items: tuple[lancesql.Connection, Path]) -> None:
             "MERGE INTO items USING (SELECT id, qty FROM changes) AS s ON items.id = s.id "
             "WHEN MATCHED AND s.qty > 1 THEN UPDATE SET *"
         )
-    with pytest.raises(lancesql.DataError, match="column 'qty': cannot store string"):
+    with pytest.raises(
+        lancesql.DataError, match="column qty is BIGINT: cannot store the VARCHAR value 'many'"
+    ):
         con.execute(
             "MERGE INTO items USING (SELECT 99 AS id, 'many' AS qty, 'x' AS name) AS s "
             "ON items.id = s.id WHEN NOT MATCHED THEN INSERT *"

@@ -49,7 +49,7 @@ def test_show_versions_lists_every_version_with_rows_and_operation(
     times = [r[1] for r in got]
     assert times == sorted(times) and all(isinstance(t, dt.datetime) for t in times)
     # The index builds name their index.
-    assert [r[4] for r in got[4:]] == ["label_idx", "label_name_idx", "image_emb_idx"]
+    assert [r[4] for r in got[4:]] == ["index label_idx", "index label_name_idx", "index image_emb_idx"]
 
 
 def test_lance_versions_is_the_same_table_and_joins(con: lancesql.Connection) -> None:
@@ -90,14 +90,12 @@ def test_show_versions_rejects_trailing_words(con: lancesql.Connection) -> None:
 def test_show_indexes(con: lancesql.Connection) -> None:
     got = rows(con, "SHOW INDEXES FROM mnist")
     assert [r[:6] for r in got] == [
-        ("image_emb_idx", "IVF_PQ", "image_emb", 6, 5000, 0),
-        ("label_idx", "BTree", "label", 4, 5000, 0),
-        ("label_name_idx", "Bitmap", "label_name", 5, 5000, 0),
+        ("image_emb_idx", "IVF_PQ", "image_emb", 7, 5000, 0),
+        ("label_idx", "BTree", "label", 5, 5000, 0),
+        ("label_name_idx", "Bitmap", "label_name", 6, 5000, 0),
     ]
     assert all(r[6] > 0 for r in got)  # size_bytes
-    assert rows(con, "SELECT name FROM lance_indexes('mnist') WHERE type = 'BTree'") == [
-        ("label_idx",)
-    ]
+    assert rows(con, "SELECT name FROM lance_indexes('mnist') WHERE type = 'BTree'") == [("label_idx",)]
 
 
 def test_show_indexes_at_a_version(con: lancesql.Connection) -> None:
@@ -106,13 +104,9 @@ def test_show_indexes_at_a_version(con: lancesql.Connection) -> None:
     assert rows(con, "SELECT count(*) FROM lance_indexes('mnist', 6)") == [(2,)]
 
 
-def test_show_indexes_counts_rows_appended_since_the_build(
-    wcon: lancesql.Connection, root: Path
-) -> None:
+def test_show_indexes_counts_rows_appended_since_the_build(wcon: lancesql.Connection, root: Path) -> None:
     ds = dataset(root)
-    ds.insert(
-        ds.to_table(limit=10).set_column(0, "id", pa.array(range(10_000, 10_010), pa.int64()))
-    )
+    ds.insert(ds.to_table(limit=10).set_column(0, "id", pa.array(range(10_000, 10_010), pa.int64())))
     got = {r[0]: (r[4], r[5]) for r in rows(wcon, "SHOW INDEXES FROM mnist")}
     assert got["label_idx"] == (5000, 10)
 
@@ -121,9 +115,7 @@ def test_show_tables(con: lancesql.Connection) -> None:
     assert rows(con, "SHOW TABLES") == [("mnist", "table")]
 
 
-def test_describe_at_a_version_shows_that_versions_schema(
-    wcon: lancesql.Connection, root: Path
-) -> None:
+def test_describe_at_a_version_shows_that_versions_schema(wcon: lancesql.Connection, root: Path) -> None:
     dataset(root).add_columns({"is_curvy": "label IN (0, 3, 6, 8, 9)"})
     now = [r[0] for r in rows(wcon, "DESCRIBE mnist")]
     then = [r[0] for r in rows(wcon, "DESCRIBE mnist AT (VERSION => 2)")]
@@ -134,9 +126,7 @@ def test_describe_at_a_version_shows_that_versions_schema(
 
 
 # -- queries across versions ------------------------------------------------------------
-def test_label_distribution_per_version_in_one_query(
-    con: lancesql.Connection, mnist_root: Path
-) -> None:
+def test_label_distribution_per_version_in_one_query(con: lancesql.Connection, mnist_root: Path) -> None:
     got = rows(
         con,
         "SELECT 1 AS version, label, count(*) AS n FROM mnist AT (VERSION => 1) GROUP BY label "
@@ -164,9 +154,7 @@ def test_per_version_totals_agree_with_lance_versions(con: lancesql.Connection) 
     assert got == [(2, 2500, 2500, "Append"), (3, 3750, 3750, "Append")]
 
 
-def test_rows_added_since_version_1_by_anti_join(
-    con: lancesql.Connection, mnist_root: Path
-) -> None:
+def test_rows_added_since_version_1_by_anti_join(con: lancesql.Connection, mnist_root: Path) -> None:
     added = rows(
         con,
         "SELECT n.id FROM mnist n LEFT JOIN mnist AT (VERSION => 1) o ON n.id = o.id "
@@ -191,7 +179,7 @@ def test_restore_makes_an_old_version_the_newest(wcon: lancesql.Connection, root
     assert cur.description is None
     assert rows(wcon, "SELECT count(*) FROM mnist") == [(2500,)]
     last = rows(wcon, "SHOW VERSIONS FROM mnist")[-1]
-    assert (last[0], last[2], last[3], last[4]) == (8, 2500, "Restore", "to version 2")
+    assert (last[0], last[2], last[3], last[4]) == (8, 2500, "Restore", "restore version 2")
     # Same rows as version 2, and no index (version 2 had none).
     assert rows(wcon, "SELECT id FROM mnist ORDER BY id") == rows(
         wcon, "SELECT id FROM mnist AT (VERSION => 2) ORDER BY id"
@@ -219,9 +207,7 @@ def test_restore_to_a_tag_or_a_time(wcon: lancesql.Connection) -> None:
     assert ops[7:] == ["Restore"] * 4
 
 
-def test_restore_to_an_unknown_version_commits_nothing(
-    wcon: lancesql.Connection, root: Path
-) -> None:
+def test_restore_to_an_unknown_version_commits_nothing(wcon: lancesql.Connection, root: Path) -> None:
     with pytest.raises(lancesql.ProgrammingError, match=r"no version 42; its versions are 1\.\.7"):
         wcon.execute("RESTORE TABLE mnist TO VERSION 42")
     with pytest.raises(lancesql.ProgrammingError, match="no tag 'nope'"):
@@ -239,9 +225,7 @@ def test_unknown_version_names_the_versions(con: lancesql.Connection) -> None:
         rows(con, "SELECT count(*) FROM mnist AT (TAG => 'nope')")
 
 
-def test_a_version_removed_by_cleanup_is_an_operational_error(
-    wcon: lancesql.Connection, root: Path
-) -> None:
+def test_a_version_removed_by_cleanup_is_an_operational_error(wcon: lancesql.Connection, root: Path) -> None:
     ds = dataset(root)
     ds.cleanup_old_versions(older_than=dt.timedelta(0))
     kept = sorted(v["version"] for v in dataset(root).versions())

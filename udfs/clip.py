@@ -14,11 +14,13 @@ lets one batch at a time through the model while the other threads decode theirs
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -322,6 +324,39 @@ def load(settings: Settings) -> tuple[ClipModel, ClipConfig]:
     return model, config
 
 
+class _DownloadNoise(logging.Filter):
+    """Drops open_clip's ``Failed to download weights ...`` record (logged on the root
+    logger), which lancesql's own OperationalError says again, with what to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to download")
+
+
+@contextlib.contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """While a model loads, silence the third-party log lines that duplicate the error
+    lancesql raises: open_clip's download failure on the root logger, and
+    huggingface_hub's line per retry. Nothing else of the user's logging changes: a
+    root logger without handlers gets none for good (``logging.error`` would otherwise
+    install one, and print ``ERROR:root:...`` from then on)."""
+    root = logging.getLogger()
+    placeholder = logging.NullHandler() if not root.handlers else None
+    if placeholder is not None:
+        root.addHandler(placeholder)
+    hub = logging.getLogger("huggingface_hub")
+    hub_level = hub.level
+    hub.setLevel(logging.CRITICAL)
+    noise = _DownloadNoise()
+    root.addFilter(noise)
+    try:
+        yield
+    finally:
+        root.removeFilter(noise)
+        hub.setLevel(hub_level)
+        if placeholder is not None:
+            root.removeHandler(placeholder)
+
+
 def _load(config: ClipConfig) -> ClipModel:
     _, open_clip = require()
     name = config.model
@@ -340,9 +375,10 @@ def _load(config: ClipConfig) -> ClipModel:
             f"({', '.join(tags) or 'none'}) nor a checkpoint file; {_LOCAL_HINT}"
         )
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, device=config.device, precision=config.precision
-        )
+        with _quiet_downloads():
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, device=config.device, precision=config.precision
+            )
     except RuntimeError as exc:
         if "download" in str(exc).lower():
             raise OperationalError(

@@ -92,12 +92,14 @@ def versions_table(ds: lance.LanceDataset) -> pa.Table:
 
 
 def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None, str | None]:
-    """The operation Lance recorded for ``version``, and a short detail of it.
+    """The operation Lance recorded for ``version``, and what it did in words.
 
     The names are Lance's (``Append``, ``Delete``, ``Update``, ``Merge`` for added
     columns, ``Project`` for dropped ones, ``Rewrite`` for compaction, ``CreateIndex``,
     ``Restore``), except that the ``Overwrite`` that writes version 1 reads ``Create``.
-    None where the transaction file is gone or holds an operation pylance does not name.
+    The detail says what changed as a person would (``add columns is_curvy``,
+    ``index label_idx``, ``1250 rows written``). None where the transaction file is gone
+    or holds an operation pylance does not name.
     """
     try:
         transaction = ds.read_transaction(version)
@@ -113,22 +115,66 @@ def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None
     if name == "Overwrite" and transaction.read_version == 0:
         name = "Create"
     message = (transaction.transaction_properties or {}).get("__lance_commit_message")
-    return name, message or _detail(name, op)
+    return name, message or _detail(ds, version, name, op)
 
 
-def _detail(name: str, op: Any) -> str | None:
+def _detail(ds: lance.LanceDataset, version: int, name: str, op: Any) -> str | None:
     if name == "Delete":
-        return f"WHERE {op.predicate}" if getattr(op, "predicate", None) else None
+        return f"delete WHERE {op.predicate}" if getattr(op, "predicate", None) else "delete rows"
     if name == "Restore":
-        return f"to version {op.version}"
+        return f"restore version {op.version}"
     if name == "CreateIndex":
-        names = sorted({i.name for i in getattr(op, "new_indices", [])})
-        return ", ".join(names) or None
+        added = sorted({i.name for i in getattr(op, "new_indices", [])})
+        removed = sorted({i.name for i in getattr(op, "removed_indices", [])} - set(added))
+        if added:
+            return f"index {', '.join(added)}"
+        return f"drop index {', '.join(removed)}" if removed else None
     if name in ("Append", "Create", "Overwrite"):
         fragments = getattr(op, "fragments", None) or []
-        added = sum(f.physical_rows for f in fragments)
-        return f"{added} rows written" if fragments else None
+        added_rows = sum(f.physical_rows for f in fragments)
+        return f"{added_rows} rows written" if fragments else None
+    if name in ("Merge", "Project"):
+        before = _column_names(ds, version - 1)
+        schema = getattr(op, "schema", None)
+        after = list(schema.to_pyarrow().names) if schema is not None else []
+        new = [c for c in after if c not in before]
+        gone = [c for c in before if c not in after]
+        words = []
+        if new:
+            words.append(f"add columns {', '.join(new)}")
+        if gone:
+            words.append(f"drop columns {', '.join(gone)}")
+        if not words and before:
+            words.append("alter columns")
+        return "; ".join(words) or None
+    if name == "Update":
+        fields = getattr(op, "fields_modified", None) or []
+        if fields:
+            by_id = {f.id: f.name for f in _lance_fields(ds, version)}
+            names = [by_id.get(i, str(i)) for i in fields]
+            return f"update {', '.join(names)}"
+        rewritten = sum(f.physical_rows for f in getattr(op, "new_fragments", None) or [])
+        return f"update {rewritten} row{'s' if rewritten != 1 else ''}" if rewritten else "update rows"
+    if name == "Rewrite":
+        return "compact files"
     return None
+
+
+def _column_names(ds: lance.LanceDataset, version: int) -> list[str]:
+    """The columns of ``version`` of ``ds``; none when it is gone (cleaned up) or 0."""
+    if version < 1:
+        return []
+    try:
+        return list(ds.checkout_version(version).schema.names)
+    except Exception:  # a version removed by cleanup: nothing to compare with
+        return []
+
+
+def _lance_fields(ds: lance.LanceDataset, version: int) -> list[Any]:
+    try:
+        return list(ds.checkout_version(version).lance_schema.fields())
+    except Exception:  # field ids unknown: the detail falls back to ids
+        return []
 
 
 def tags_table(ds: lance.LanceDataset) -> pa.Table:
@@ -150,9 +196,10 @@ def indexes_table(ds: lance.LanceDataset) -> pa.Table:
     """One row per index of ``ds`` (at its version): name, type, columns, the version it
     was last built or updated at, and how many rows it covers and does not cover yet."""
     live = {f.fragment_id: _live_rows(f.metadata) for f in ds.get_fragments()}
+    found: dict[str, int] = {}
     rows = []
     for index in sorted(ds.describe_indices(), key=lambda i: i.name):
-        built = [s.dataset_version_at_last_update for s in index.segments]
+        built = [_built_in(ds, s.uuid, s.dataset_version_at_last_update, found) for s in index.segments]
         covered: set[int] = set()
         for segment in index.segments:
             covered.update(segment.fragment_ids)
@@ -170,6 +217,29 @@ def indexes_table(ds: lance.LanceDataset) -> pa.Table:
             }
         )
     return pa.Table.from_pylist(rows, schema=INDEXES_SCHEMA)
+
+
+def _built_in(ds: lance.LanceDataset, uuid: str, read_version: int, found: dict[str, int]) -> int:
+    """The version whose commit added index segment ``uuid``: what SHOW VERSIONS lists.
+
+    Lance's manifest records the version an index was built *from*
+    (``dataset_version_at_last_update``: the data it read); its commit is a later
+    version, the one whose ``CreateIndex`` transaction names the segment. Where the
+    transactions are gone (cleanup), the version after the one it read is the best guess.
+    """
+    if uuid in found:
+        return found[uuid]
+    for version in range(read_version + 1, ds.version + 1):
+        try:
+            transaction = ds.read_transaction(version)
+        except Exception:  # a transaction pylance cannot decode, or one cleaned up
+            continue
+        op = getattr(transaction, "operation", None)
+        for index in getattr(op, "new_indices", None) or []:
+            found.setdefault(str(index.uuid), version)
+        if uuid in found:
+            return found[uuid]
+    return read_version + 1
 
 
 def _count(ds: lance.LanceDataset, version: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lancesql.engines import datafusion_errors, duckdb
 from lancesql.engines.base import Engine, EngineCursor
 from lancesql.engines.duckdb import DuckDBEngine
-from lancesql.errors import ERRORS_BY_CLASS, ERRORS_BY_MESSAGE, ProgrammingError
+from lancesql.errors import ERRORS_BY_CLASS, ERRORS_BY_MESSAGE, MESSAGE_CLEANERS, ProgrammingError
 from lancesql.settings import declare
 
 ENGINES = ("duckdb", "datafusion")
@@ -13,6 +13,7 @@ ENGINES = ("duckdb", "datafusion")
 ERRORS_BY_CLASS.append(duckdb.classify_error)
 ERRORS_BY_MESSAGE.append(duckdb.classify_message)
 ERRORS_BY_MESSAGE.append(datafusion_errors.classify_error)
+MESSAGE_CLEANERS.extend([duckdb.clean_message, datafusion_errors.clean_message])
 
 declare(
     "datafusion_target_partitions",

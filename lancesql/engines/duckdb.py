@@ -33,6 +33,7 @@ from lancesql.errors import (
     NotSupportedError,
     OperationalError,
     ProgrammingError,
+    caret,
 )
 from lancesql.rewrite import Rule
 from lancesql.rewrite.bind_table_functions import bind_table_functions
@@ -56,6 +57,34 @@ DUCKDB_RULES: tuple[Rule, ...] = (
 )
 
 _BATCH_ROWS = 65_536
+
+#: DuckDB's copy of the SQL it ran: ``LINE 1: SELECT ... FROM __lancesql_0 AS t`` and a
+#: line of carets under the place.
+_SQL_BLOCK = re.compile(r"\n*LINE (\d+): (.*)\n( *)(\^+)\s*$")
+
+
+def clean_message(message: str, sql: str | None = None) -> str:
+    r"""A DuckDB message with its copy of the engine's SQL (lancesql's rewrite of the
+    user's statement) replaced by the user's line, the caret under the same words.
+
+    >>> print(clean_message("Conversion Error: no\n\nLINE 1: SELECT CAST(a AS INT) FROM __lancesql_0"
+    ...     "\n               ^^^^", "SELECT cast(a as int) FROM t"))
+    Conversion Error: no
+    LINE 1: SELECT cast(a as int) FROM t
+                   ^^^^
+    """
+    match = _SQL_BLOCK.search(message)
+    if match is None:
+        return message
+    head = message[: match.start()].rstrip()
+    line, pad, marks = match.group(2), match.group(3), match.group(4)
+    offset = len(pad) - len(f"LINE {match.group(1)}: ")
+    fragment = line[offset : offset + max(len(marks), 1)] if offset >= 0 else ""
+    word = re.match(r"[\w\"']+|.", fragment.strip())
+    block = caret(sql, word.group(0)) if sql and word else ""
+    if sql and not block and fragment.strip():
+        block = caret(sql, fragment.strip())
+    return f"{head}\n{block}" if block else head
 
 
 class _ForDuckDB(lance.LanceDataset):

@@ -32,13 +32,18 @@ from lancesql.statements import (  # noqa: F401
     views,
 )
 from lancesql.statements.base import HANDLERS
+from lancesql.statements.outcome import label, outcome
 
 
 def execute(ctx: StatementContext, tree: exp.Expression) -> Result:
-    """Run one parsed statement."""
+    """Run one parsed statement; one that returns no rows says what it did (``outcome``)."""
+    # what the statement is, before a handler changes the tree it was handed
+    words = None if isinstance(tree, exp.Query) else label(tree)
     for kind, handler in HANDLERS:
         if isinstance(tree, kind):
             result = handler(ctx, tree)
             if result is not None:
+                if result.reader is None and result.outcome is None:
+                    result.outcome = outcome(ctx, tree, result.rowcount, words)
                 return result
     return run_query(ctx, tree)

@@ -88,9 +88,7 @@ def alter_mixed(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     words = [t.text.upper() for t in tokenize(command_tokens(tree))]  # type: ignore[arg-type]
     if "TAG" in words or "COLUMN" not in words:
         return None
-    column_actions = {
-        w for w, nxt in itertools.pairwise(words) if nxt == "COLUMN" and w in _COLUMN_ACTIONS
-    }
+    column_actions = {w for w, nxt in itertools.pairwise(words) if nxt == "COLUMN" and w in _COLUMN_ACTIONS}
     if len(column_actions) > 1:
         raise NotSupportedError(
             "each ALTER TABLE statement commits one Lance version, so it makes one kind of "
@@ -151,9 +149,7 @@ def _add_columns(
         computed[column] = expression
         types[column] = declared
     if empty and computed:
-        raise NotSupportedError(
-            "add empty columns and computed columns in separate ALTER TABLE statements"
-        )
+        raise NotSupportedError("add empty columns and computed columns in separate ALTER TABLE statements")
     if empty:
         # Metadata only: all-NULL columns, no data written.
         try:
@@ -172,9 +168,7 @@ def _add_columns(
     executor_for(ctx).add_columns(ctx, ds, computed, types, lance_sql)
 
 
-def _check_columns(
-    ds: lance.LanceDataset, name: str, computed: dict[str, exp.Expression]
-) -> None:
+def _check_columns(ds: lance.LanceDataset, name: str, computed: dict[str, exp.Expression]) -> None:
     """Refuse an expression naming a column the table lacks, before any work, with the
     table's columns: the engine would name lancesql's internal ones instead."""
     known = {c.lower() for c in ds.schema.names} | {"_rowid", "_rowaddr"}
@@ -232,9 +226,7 @@ def _merge(ctx: StatementContext, ds: lance.LanceDataset, name: str, action: exp
     keys = [c.args.get("kind") for c in action.args.get("constraints") or []]
     key_node = keys[0].this if keys and isinstance(keys[0], exp.OnProperty) else None
     if not isinstance(query, exp.Query) or key_node is None:
-        raise ProgrammingError(
-            f"write ALTER TABLE {name} ADD COLUMNS FROM (SELECT key, col, ...) ON key"
-        )
+        raise ProgrammingError(f"write ALTER TABLE {name} ADD COLUMNS FROM (SELECT key, col, ...) ON key")
     key = key_node.name if isinstance(key_node, (exp.Identifier, exp.Column)) else None
     if not key:
         raise NotSupportedError("ADD COLUMNS FROM ... ON takes one key column")

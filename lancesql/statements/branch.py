@@ -105,7 +105,7 @@ def alter_branch(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         name = check_branch_name(tokens.name("branch name"))
         tokens.end()
         drop_branch(catalog, uri, name, if_exists)
-        return Result.done()
+        return Result.done(outcome=f"branch {name} dropped")
     tokens.expect("CREATE", "BRANCH")
     if_not_exists = tokens.accept("IF", "NOT", "EXISTS")
     name = check_branch_name(tokens.name("branch name"))
@@ -122,8 +122,10 @@ def alter_branch(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     elif tokens.word() == "AS":
         raise tokens.error("AS OF VERSION v, AS OF TAG 'x' or AS OF BRANCH 'b' [VERSION v]")
     tokens.end()
-    create_branch(catalog, uri, name, source, version, if_not_exists)
-    return Result.done()
+    started = create_branch(catalog, uri, name, source, version, if_not_exists)
+    if started is None:
+        return Result.done(outcome=f"branch {name} already exists: kept")
+    return Result.done(outcome=f"branch {name} created from {started[0] or 'main'} version {started[1]}")
 
 
 def create_branch(
@@ -133,15 +135,16 @@ def create_branch(
     source: str | None,
     version: VersionRef,
     if_not_exists: bool = False,
-) -> None:
+) -> tuple[str | None, int] | None:
     """Start branch ``name`` of the table at ``uri`` from ``version`` of branch ``source``
-    (None: main; the latest version when ``version`` is None; a tag names its own branch)."""
+    (None: main; the latest version when ``version`` is None; a tag names its own branch).
+    Returns the branch and version it started from; None when ``if_not_exists`` kept one."""
     base = split_branch(uri)[0]
     table = catalog.name_of(base)
     main = catalog.latest(base)
     if name in catalog.branches(base):
         if if_not_exists:
-            return
+            return None
         raise IntegrityError(
             f"table {table!r} already has branch {name!r}: ALTER TABLE {table} DROP BRANCH "
             f"'{name}' first, or CREATE BRANCH IF NOT EXISTS to keep it"
@@ -160,6 +163,7 @@ def create_branch(
         main.create_branch(name, reference)
     except (OSError, ValueError) as exc:
         raise lance_error(exc, f"ALTER TABLE {table} CREATE BRANCH '{name}' failed") from exc
+    return reference
 
 
 def drop_branch(catalog: Catalog, uri: str, name: str, if_exists: bool = False) -> None:
@@ -244,7 +248,7 @@ def use_branch(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     if not (isinstance(target, exp.Table) and target.name.upper() == "BRANCH" and target.alias):
         return None
     switch_branch(ctx, target.alias)
-    return Result.done()
+    return Result.done(outcome=f"using branch {target.alias}")
 
 
 @statement(exp.Set)
@@ -258,7 +262,7 @@ def set_branch(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         return None
     if isinstance(value, (exp.Literal, exp.Var)) or (isinstance(value, exp.Column) and not value.table):
         switch_branch(ctx, value.name)
-        return Result.done()
+        return Result.done(outcome=f"using branch {value.name}")
     return None  # a parameter or an expression: the SET handler evaluates and checks it
 
 

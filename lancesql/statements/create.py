@@ -67,10 +67,11 @@ def create_table(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     elif isinstance(target, exp.Schema):
         schema = _schema(target)
         _write(ctx, uri, name, Stream(schema, iter([])), mode)
-        rows = 0
+        rows = -1  # no rows written: PEP 249's rowcount is -1 for a statement without one
     else:
         raise ProgrammingError(f"CREATE TABLE {name} needs AS SELECT ... or a column list (id BIGINT, ...)")
     ctx.catalog.forget(uri)
+    ctx.commits.append((uri, int(ctx.catalog.latest(uri).version)))
     return Result.done(rows)
 
 

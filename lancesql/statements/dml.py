@@ -19,12 +19,20 @@ from sqlglot import exp
 
 from lancesql.arrow_types import sql_type
 from lancesql.context import Result, StatementContext
-from lancesql.errors import DataError, NotSupportedError, OperationalError, ProgrammingError, lance_error
+from lancesql.errors import NotSupportedError, OperationalError, ProgrammingError, lance_error
 from lancesql.executors import executor_for
 from lancesql.lance_sql import alike, assignable, columns_of, quote, to_lance
 from lancesql.query import run_query
 from lancesql.statements.base import statement
-from lancesql.writes import LocalQuery, Stream, committed, direct_scan, local_select, open_target
+from lancesql.writes import (
+    LocalQuery,
+    Stream,
+    cast_to_column,
+    committed,
+    direct_scan,
+    local_select,
+    open_target,
+)
 
 
 # -- INSERT ---------------------------------------------------------------------------------
@@ -311,13 +319,4 @@ def _update_through_engine(
 
 def cast_to(array: pa.Array, field: pa.Field, source: str = "the SET") -> pa.Array:
     """``array`` as ``field`` stores it, or a DataError naming the column."""
-    if array.type != field.type:
-        try:
-            array = pc.cast(array, field.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise DataError(
-                f"column {field.name!r}: cannot store {array.type} as {field.type}: {exc}"
-            ) from None
-    if not field.nullable and array.null_count:
-        raise DataError(f"column {field.name!r} is NOT NULL but {source} gives NULL for it")
-    return array
+    return cast_to_column(array, field, source)

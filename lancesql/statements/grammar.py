@@ -133,18 +133,12 @@ class Tokens:
     def _parameter(self) -> Any | None:
         """The value bound to a ``?`` (the parser numbered it ``$n``), if one comes next."""
         tok, nxt = self.peek(), self.peek(1)
-        if (
-            tok is None
-            or tok.token_type != TokenType.PARAMETER
-            or nxt is None
-            or not nxt.text.isdigit()
-        ):
+        if tok is None or tok.token_type != TokenType.PARAMETER or nxt is None or not nxt.text.isdigit():
             return None
         index = int(nxt.text) - 1
         if index >= len(self.params):
             raise ProgrammingError(
-                f"the statement has a parameter ${index + 1} but "
-                f"{len(self.params)} value(s) were given"
+                f"the statement has a parameter ${index + 1} but {len(self.params)} value(s) were given"
             )
         self.pos += 2
         return self.params[index]
@@ -159,6 +153,4 @@ def _timestamp(text: str) -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ProgrammingError(
-            f"bad timestamp {text!r}: write it as 'YYYY-MM-DD HH:MM:SS'"
-        ) from None
+        raise ProgrammingError(f"bad timestamp {text!r}: write it as 'YYYY-MM-DD HH:MM:SS'") from None

@@ -62,4 +62,5 @@ def restore(ctx: StatementContext, uri: str, version: VersionRef) -> int:
     target.restore()
     restored = target.checkout_version(target.latest_version)
     catalog.refreshed(restored)
+    ctx.commits.append((uri, int(restored.version)))
     return int(restored.version)

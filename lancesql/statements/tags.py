@@ -124,8 +124,8 @@ def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         if_exists = tokens.accept("IF", "EXISTS")
         name = check_tag_name(tokens.name("tag name"))
         tokens.end()
-        drop_tag(catalog, uri, name, if_exists)
-        return Result.done()
+        dropped = drop_tag(catalog, uri, name, if_exists)
+        return Result.done(outcome=f"tag {name} dropped" if dropped else f"no tag {name} to drop")
     replace = tokens.accept("REPLACE", "TAG")
     create_or_replace = not replace and tokens.accept("CREATE", "OR", "REPLACE", "TAG")
     if not (replace or create_or_replace):
@@ -134,7 +134,7 @@ def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     name = check_tag_name(tokens.name("tag name"))
     version = _as_of(tokens)
     tokens.end()
-    set_tag(
+    number = set_tag(
         catalog,
         uri,
         name,
@@ -142,18 +142,17 @@ def alter_tag(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         mode="replace" if replace else "upsert" if create_or_replace else "create",
         if_not_exists=if_not_exists,
     )
-    return Result.done()
+    if number is None:
+        return Result.done(outcome=f"tag {name} already exists: kept")
+    done = "moved to" if replace or (create_or_replace and number < 0) else "created at"
+    return Result.done(outcome=f"tag {name} {done} version {abs(number)}")
 
 
 def _as_of(tokens: Tokens) -> VersionRef:
     """``AS OF VERSION v`` or ``AS OF TIMESTAMP '...'``, or nothing (the latest version)."""
     if tokens.accept("AS", "OF", "VERSION"):
         return tokens.version()
-    if (
-        tokens.word() == "AS"
-        and tokens.word(1) == "OF"
-        and tokens.word(2) in ("TIMESTAMP", "TIMESTAMPTZ")
-    ):
+    if tokens.word() == "AS" and tokens.word(1) == "OF" and tokens.word(2) in ("TIMESTAMP", "TIMESTAMPTZ"):
         tokens.pos += 2
         return tokens.version()
     return None
@@ -166,9 +165,10 @@ def set_tag(
     version: VersionRef,
     mode: str = "create",
     if_not_exists: bool = False,
-) -> None:
+) -> int | None:
     """Point tag ``name`` at ``version``: ``create`` a new tag, ``replace`` an existing
-    one, or ``upsert`` either way."""
+    one, or ``upsert`` either way. Returns the version, negated when an existing tag
+    moved; None when ``if_not_exists`` kept an existing tag."""
     latest = catalog.latest(uri)
     table = catalog.name_of(uri)
     # Opening the version checks that it exists and was not removed by cleanup.
@@ -180,7 +180,7 @@ def set_tag(
     exists = name in tags
     if exists and mode == "create":
         if if_not_exists:
-            return
+            return None
         raise IntegrityError(
             f"table {table!r} already has tag {name!r} (on version {tags[name]['version']}; "
             f"tags: {_listing(tags)}): ALTER TABLE {table} REPLACE TAG '{name}' AS OF VERSION "
@@ -200,22 +200,21 @@ def set_tag(
         if "already exists" in str(exc):  # another writer made it meanwhile
             raise IntegrityError(f"table {table!r} already has tag {name!r}") from exc
         raise
+    return -number if exists else number
 
 
-def drop_tag(catalog: Catalog, uri: str, name: str, if_exists: bool = False) -> None:
-    """Remove tag ``name``; the version it named stays."""
+def drop_tag(catalog: Catalog, uri: str, name: str, if_exists: bool = False) -> bool:
+    """Remove tag ``name``; the version it named stays. False when ``if_exists`` found none."""
     latest = catalog.latest(uri)
     tags = latest.tags.list()
     if name not in tags:
         if if_exists:
-            return
+            return False
         table = catalog.name_of(uri)
         raise ProgrammingError(f"table {table!r} has no tag {name!r} (tags: {_listing(tags)})")
     latest.tags.delete(name)
+    return True
 
 
 def _listing(tags: Mapping[str, Any]) -> str:
-    return (
-        ", ".join(f"{t!r} (version {info['version']})" for t, info in sorted(tags.items()))
-        or "none"
-    )
+    return ", ".join(f"{t!r} (version {info['version']})" for t, info in sorted(tags.items())) or "none"

@@ -31,9 +31,7 @@ def show_history(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     """``SHOW VERSIONS|TAGS|INDEXES FROM|IN <table>``; other SHOW commands are not ours."""
     text = command_tokens(tree)  # type: ignore[arg-type]
     tokens = Tokens(text, ctx.params)
-    if not (
-        tokens.word() == "SHOW" and tokens.word(1) in _WHAT and tokens.word(2) in ("FROM", "IN")
-    ):
+    if not (tokens.word() == "SHOW" and tokens.word(1) in _WHAT and tokens.word(2) in ("FROM", "IN")):
         return None
     what = _WHAT[tokens.word(1) or ""]
     tokens.pos += 3
