@@ -179,6 +179,7 @@ def test_order_by_distance_unrewritten_runs_as_written(
 ) -> None:
     sql = f"SELECT id, {{f}}(image_emb, {Q}) AS d FROM mnist WHERE label = 8 ORDER BY d LIMIT 5"
     cur = con.cursor()
+    cur.execute("SET lancesql.vector_search_cache_bytes = 0")  # the planner's own paths, not the cache
     for function in ("array_cosine_distance", "array_distance", "array_negative_inner_product"):
         rewritten = cur.execute(sql.format(f=function)).fetchall()
         cur.execute("SET lancesql.rewrite_order_by_distance = false")
@@ -271,6 +272,7 @@ def test_table_without_vector_index_searches_exactly(
 
 
 def test_explain_shows_what_reached_lance(con: lancesql.Connection) -> None:
+    con.cursor().execute("SET lancesql.vector_search_cache_bytes = 0")  # the planner's own paths, not the cache
     con.cursor().execute("SET lancesql.vector_search_exact_rows = 0")
     con.cursor().execute("SET lancesql.vector_search_exact_cost = 1000")  # the index path
     plan = rows(
