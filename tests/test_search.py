@@ -272,7 +272,7 @@ def test_table_without_vector_index_searches_exactly(
 
 
 def test_explain_shows_what_reached_lance(con: lancesql.Connection) -> None:
-    con.cursor().execute("SET lancesql.vector_search_cache_bytes = 0")  # the planner's own paths, not the cache
+    con.cursor().execute("SET lancesql.vector_search_cache_bytes = 0")  # the planner, not the cache
     con.cursor().execute("SET lancesql.vector_search_exact_rows = 0")
     con.cursor().execute("SET lancesql.vector_search_exact_cost = 1000")  # the index path
     plan = rows(
