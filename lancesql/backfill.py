@@ -12,6 +12,7 @@ import pickle
 import sqlite3
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def backfill(
     """
     query, read, schema = prepare(ctx, ds, columns, types)
     lock = threading.Lock()
+    worker = ThreadPoolExecutor(1, thread_name_prefix="lancesql-backfill")
     try:
         batch_size = int(ctx.settings.get("backfill_batch_size"))
         checkpoint = _checkpoint_path(ctx, ds, query.sql, batch_size, schema)
@@ -74,7 +76,10 @@ def backfill(
         def compute(batch: pa.RecordBatch) -> pa.RecordBatch:
             try:
                 with lock:
-                    out = compute_batch(query, batch, read, schema)
+                    # In a thread of our own: Lance calls this from inside its writer,
+                    # where an engine that reads a Lance table (a subquery over one)
+                    # cannot run (DuckDB aborts the process there).
+                    out = worker.submit(compute_batch, query, batch, read, schema).result()
                 progress.update(batch.num_rows)
                 return out
             except BaseException as exc:
@@ -83,8 +88,15 @@ def backfill(
 
         udf = lance.batch_udf(output_schema=schema)(compute)
         udf.cache = cache = Checkpoint(checkpoint)
+        # Lance holds the handle it writes through for the whole call, and the engine
+        # may read this very table meanwhile (``ADD COLUMN x AS ((SELECT max(label)
+        # FROM t) - label)``) through the catalog's handle, ``ds``: write through a
+        # handle of its own at the same version, then move ``ds`` on.
+        writer = lance.dataset(
+            str(ds.uri), version=ds.version, storage_options=ctx.catalog.storage_options or None
+        )
         try:
-            ds.add_columns(udf, read_columns=read or ["_rowid"], batch_size=batch_size)
+            writer.add_columns(udf, read_columns=read or ["_rowid"], batch_size=batch_size)
         except BaseException as exc:
             if failure:
                 raise failure[0] from None
@@ -93,7 +105,9 @@ def backfill(
             progress.close()
             with contextlib.suppress(sqlite3.ProgrammingError):
                 cache.close()  # a no-op after Lance's cleanup on success
+        ds.checkout_latest()
     finally:
+        worker.shutdown()
         query.close()
 
 

@@ -57,6 +57,18 @@ def test_add_column_backfilled_by_engine(wcon, root):
     assert str(ds.schema.field("half").type) == "double"
 
 
+def test_add_column_reading_its_own_table(wcon, root):
+    """A backfill whose expression reads the table it adds to (a subquery over it):
+    the engine reads the version being extended while Lance writes the new column."""
+    before = version(root)
+    wcon.execute("ALTER TABLE mnist ADD COLUMN gap AS ((SELECT max(label) FROM mnist) - label)")
+    assert version(root) == before + 1
+    # The oracle: pylance's own copy of the labels.
+    labels = lance.dataset(str(root / "mnist.lance")).to_table(columns=["id", "label", "gap"]).to_pylist()
+    top = max(r["label"] for r in labels)
+    assert top == 9 and all(r["gap"] == top - r["label"] for r in labels)
+
+
 def test_add_column_errors_leave_table_unchanged(wcon, root):
     before = version(root)
     with pytest.raises(lancesql.ProgrammingError, match="already exists"):

@@ -67,6 +67,12 @@ class LocalExecutor:
             ds.create_scalar_index(column, cast(Any, kind), name=name, **options)
 
     def optimize(self, ctx: StatementContext, ds: lance.LanceDataset, options: Mapping[str, Any]) -> Any:
+        if segmented(ds):
+            # Lance never compacts fragments that two segments of one index cover
+            # (an index built across Ray workers has one segment per worker): merge
+            # the segments first, which also indexes appended rows, then compact.
+            ds.optimize.optimize_indices(num_indices_to_merge=MERGE_ALL)
+            return ds.optimize.compact_files(**options)
         metrics = ds.optimize.compact_files(**options)
         ds.optimize.optimize_indices()
         return metrics
@@ -100,6 +106,16 @@ VECTOR_OPTIONS = (
     "target_partition_size",
     "replace",
 )
+
+
+#: ``num_indices_to_merge`` that merges every segment of an index into one.
+MERGE_ALL = 1 << 30
+
+
+def segmented(ds: lance.LanceDataset) -> bool:
+    """Whether some index of ``ds`` is in more than one segment (as built by workers
+    each indexing their share of the fragments)."""
+    return any(len(d.segments) > 1 for d in ds.describe_indices())
 
 
 def check_index(kind: str, options: Mapping[str, Any]) -> None:

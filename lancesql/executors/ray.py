@@ -38,7 +38,7 @@ from lancesql.arrow_types import storage_schema
 from lancesql.backfill import compute_batch, engine_query, prepare
 from lancesql.context import StatementContext
 from lancesql.errors import Error, NotSupportedError, OperationalError, is_conflict, lance_error
-from lancesql.executors.local import LOCAL, VECTOR, check_index
+from lancesql.executors.local import LOCAL, MERGE_ALL, VECTOR, check_index, segmented
 from lancesql.parse import DIALECT
 from lancesql.settings import SETTINGS, Settings
 from lancesql.writes import PlainScan, plain_scan
@@ -51,6 +51,8 @@ RAY_VECTOR = ("IVF_FLAT", "IVF_PQ", "IVF_SQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HN
 RAY_SCALAR = ("BTREE", "BITMAP", "INVERTED", "FTS", "ZONEMAP")
 
 _INIT_LOCK = threading.Lock()
+#: Times Ray reruns a task whose worker process died before the statement fails.
+RETRIES = 3
 
 
 def modules() -> tuple[Any, Any]:
@@ -163,37 +165,44 @@ class RayExecutor:
         read: list[str],
         transform: Callable[[pa.RecordBatch], pa.RecordBatch],
     ) -> None:
-        """New columns computed and written fragment by fragment by a pool of Ray
-        workers, committed once by the driver as one Lance ``Merge``.
+        """New columns computed and written fragment by fragment by Ray tasks, committed
+        once by the driver as one Lance ``Merge``.
 
-        Each worker (a Ray Data actor, so it keeps what the transform loads, such as a
-        model, for all its fragments) reads a fragment's ``read`` columns at the
-        statement's version, computes the new columns batch by batch in its own
-        thread, and hands the finished columns to Lance's ``merge_columns`` as a
-        reader: lance-ray's ``add_columns`` would call the transform from inside
-        Lance's writer, where an engine cannot run (DuckDB aborts the process there).
+        Each task (:func:`fragment_columns`) reads one fragment's ``read`` columns at the
+        statement's version, computes the new columns batch by batch in the worker's own
+        thread, and hands the finished columns to Lance's ``merge_columns`` as a reader:
+        lance-ray's ``add_columns`` would call the transform from inside Lance's writer,
+        where an engine cannot run (DuckDB aborts the process there). Tasks, not actors:
+        Ray keeps a task's worker process for the next task (``max_calls = 0``, GPU tasks
+        included), so what a worker loads (lancesql, a model) is loaded once per process,
+        not once per statement, and Ray retries the task of a worker that died.
         """
         ray = start(self.address)
         options = _options(ctx)
         uri, version = str(ds.uri), ds.version
         fragments = [f.fragment_id for f in ds.get_fragments()]
+        limit = min(self.concurrency() or 1, max(1, len(fragments)))
+        task = ray.remote(
+            num_cpus=self.cpus, num_gpus=self.gpus or None, max_calls=0, max_retries=RETRIES
+        )(fragment_columns)
 
         def job() -> None:
-            rows = [{"fragment": f} for f in fragments]
-            items = ray.data.from_items(rows, override_num_blocks=len(fragments))
-            written = items.map_batches(
-                FragmentColumns,
-                fn_constructor_args=(uri, version, options, read, transform, self.batch_size),
-                batch_format="pyarrow",
-                batch_size=1,
-                concurrency=min(self.concurrency() or 1, max(1, len(fragments))),
-                num_cpus=self.cpus,
-                num_gpus=self.gpus or None,
-            ).take_all()
-            if sorted(int(r["fragment"]) for r in written) != sorted(fragments):
+            shared = ray.put((uri, version, options, read, transform, self.batch_size))
+            written: list[tuple[int, bytes, bytes]] = []
+            todo, running = list(fragments), []
+            try:
+                while todo or running:
+                    while todo and len(running) < limit:
+                        running.append(task.remote(shared, todo.pop(0)))
+                    ready, running = ray.wait(running, num_returns=1)
+                    written.extend(ray.get(ready))
+            finally:
+                for ref in running:
+                    ray.cancel(ref)
+            if sorted(f for f, _, _ in written) != sorted(fragments):
                 raise OperationalError(f"{what}: the workers did not return every fragment exactly once")
-            merged = [pickle.loads(r["metadata"]) for r in written]
-            schema = pickle.loads(written[0]["schema"])
+            merged = [pickle.loads(m) for _, m, _ in written]
+            schema = pickle.loads(written[0][2])
             lance.LanceDataset.commit(
                 uri, lance.LanceOperation.Merge(merged, schema), read_version=version, storage_options=options
             )
@@ -247,6 +256,21 @@ class RayExecutor:
 
     def optimize(self, ctx: StatementContext, ds: lance.LanceDataset, options: Mapping[str, Any]) -> Any:
         _, lance_ray = modules()
+        storage = _options(ctx)
+        # Bringing the indices up to date is one job on the driver (lance-ray runs it
+        # there too), as on the local path. An index built across workers is in one
+        # segment per worker, and Lance compacts no fragments that two segments cover:
+        # then its segments are merged first (appended rows are indexed on the way).
+        merge_first = segmented(ds)
+        if merge_first:
+            self._run(
+                ctx,
+                ds,
+                "OPTIMIZE",
+                lambda: lance_ray.optimize_indices(
+                    str(ds.uri), num_indices_to_merge=MERGE_ALL, storage_options=storage
+                ),
+            )
         compaction = CompactionOptions(**options)  # type: ignore[typeddict-item]
         metrics = self._run(
             ctx,
@@ -256,7 +280,7 @@ class RayExecutor:
                 str(ds.uri),
                 compaction_options=compaction,
                 num_workers=self.concurrency() or 1,
-                storage_options=_options(ctx),
+                storage_options=storage,
                 ray_remote_args=self.remote_args(),
             ),
         )
@@ -264,14 +288,13 @@ class RayExecutor:
             metrics = types.SimpleNamespace(
                 fragments_removed=0, fragments_added=0, files_removed=0, files_added=0
             )
-        # Adding appended rows to the indices is one job on the driver (lance-ray runs
-        # it there too), as on the local path.
-        self._run(
-            ctx,
-            ds,
-            "OPTIMIZE",
-            lambda: lance_ray.optimize_indices(str(ds.uri), storage_options=_options(ctx)),
-        )
+        if not merge_first:
+            self._run(
+                ctx,
+                ds,
+                "OPTIMIZE",
+                lambda: lance_ray.optimize_indices(str(ds.uri), storage_options=storage),
+            )
         return metrics
 
     def write_scan(
@@ -517,46 +540,37 @@ class EngineColumns:
             return compute_batch(query, batch, self.read, self.schema)
 
 
-class FragmentColumns:
-    """A Ray Data worker adding new columns to whole fragments (see
-    :meth:`RayExecutor._compute_and_merge`); returns each fragment's new metadata."""
+def fragment_columns(shared: tuple[Any, ...], fragment_id: int) -> tuple[int, bytes, bytes]:
+    """A Ray task adding new columns to one fragment (see
+    :meth:`RayExecutor._compute_and_merge`): the fragment's id, new metadata and schema,
+    pickled."""
+    uri, version, storage_options, read, transform, batch_size = shared
+    ds = _dataset(uri, version, storage_options)
+    read = read or [_narrowest(ds.schema)]
+    fragment = ds.get_fragment(fragment_id)
+    if fragment is None:
+        raise OperationalError(f"fragment {fragment_id} of {uri} version {version} is gone")
+    computed = [
+        transform(batch)
+        for batch in fragment.to_batches(columns=read, batch_size=batch_size)
+        if batch.num_rows
+    ] or [transform(pa.RecordBatch.from_pylist([], schema=ds.schema).select(read))]
+    reader = pa.RecordBatchReader.from_batches(computed[0].schema, computed)
+    merged, schema = fragment.merge_columns(reader, None, batch_size)
+    return fragment_id, pickle.dumps(merged), pickle.dumps(schema)
 
-    def __init__(
-        self,
-        uri: str,
-        version: int,
-        storage_options: dict[str, str] | None,
-        read: list[str],
-        transform: Callable[[pa.RecordBatch], pa.RecordBatch],
-        batch_size: int,
-    ):
-        self.ds = lance.dataset(uri, version=version, storage_options=storage_options)
-        self.read = read or [_narrowest(self.ds.schema)]
-        self.transform = transform
-        self.batch_size = batch_size
 
-    def __call__(self, items: pa.Table) -> pa.Table:
-        ids, metadata, schemas = [], [], []
-        for fragment_id in items.column("fragment").to_pylist():
-            fragment = self.ds.get_fragment(fragment_id)
-            assert fragment is not None, f"fragment {fragment_id} is gone"
-            computed = [
-                self.transform(batch)
-                for batch in fragment.to_batches(columns=self.read, batch_size=self.batch_size)
-                if batch.num_rows
-            ] or [self.transform(pa.RecordBatch.from_pylist([], schema=self.ds.schema).select(self.read))]
-            reader = pa.RecordBatchReader.from_batches(computed[0].schema, computed)
-            merged, schema = fragment.merge_columns(reader, None, self.batch_size)
-            ids.append(fragment_id)
-            metadata.append(pickle.dumps(merged))
-            schemas.append(pickle.dumps(schema))
-        return pa.table(
-            {
-                "fragment": pa.array(ids, pa.int64()),
-                "metadata": pa.array(metadata, pa.binary()),
-                "schema": pa.array(schemas, pa.binary()),
-            }
-        )
+_DATASETS: dict[tuple[str, int, str], lance.LanceDataset] = {}
+
+
+def _dataset(uri: str, version: int, storage_options: dict[str, str] | None) -> lance.LanceDataset:
+    """The table at ``version``, opened once per worker process and statement."""
+    key = (uri, version, repr(sorted((storage_options or {}).items())))
+    ds = _DATASETS.get(key)
+    if ds is None:
+        _DATASETS.clear()
+        ds = _DATASETS[key] = lance.dataset(uri, version=version, storage_options=storage_options)
+    return ds
 
 
 def _narrowest(schema: pa.Schema) -> str:
