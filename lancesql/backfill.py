@@ -12,8 +12,8 @@ import pickle
 import sqlite3
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import lance
