@@ -1,4 +1,4 @@
-"""The Ray executor: the heavy statements on a Ray cluster, through lance-ray.
+"""The Ray executor: the heavy statements on a Ray cluster, through Ray tasks and lance-ray.
 
 Every statement keeps Lance's two-phase write: workers open the table by its URI (so
 an object store works and no worker needs the driver's disk), each writes its share
@@ -7,10 +7,13 @@ fragments of a copied scan) and hands back only metadata, and the driver commits
 once. A worker that dies is retried by Ray or fails the statement; either way nothing
 it wrote half-way is committed, so the table ends one version on, or where it was.
 
-Backfills through the engine (``ADD COLUMN clip AS (embed_image(image))``) run the
-same SQL as the local path: each worker process opens its own connection to the root
-(same engine, same settings) the first time it is handed a batch, so the model behind
-``embed_image`` is loaded once per worker and reused for every batch it computes.
+Backfills and merged columns are Ray tasks, one per fragment (Lance computes its own
+SQL there; the engine computes the rest). Through the engine
+(``ADD COLUMN clip AS (embed_image(image))``) they run the same SQL as the local path:
+each worker process opens its own connection to the root (same engine, same settings)
+for the statement, and the model behind ``embed_image`` is loaded once per worker
+process and kept for every batch and every later statement it computes. Index builds,
+compaction and copies of a Lance scan are lance-ray's.
 
 Ray and lance-ray are imported on first use (``pip install 'lancesql[ray]'``).
 """
@@ -128,25 +131,9 @@ class RayExecutor:
         types: Mapping[str, pa.DataType | None],
         lance_sql: Mapping[str, str] | None,
     ) -> None:
-        _, lance_ray = modules()
         if lance_sql is not None and _lance_accepts(ds, lance_sql):
-            # Lance computes these itself: each worker adds the column files to its
-            # fragments (lance-ray's add_columns), the driver commits.
-            transform = dict(lance_sql)
-            self._run(
-                ctx,
-                ds,
-                "ADD COLUMN",
-                lambda: lance_ray.add_columns(
-                    str(ds.uri),
-                    transform=transform,
-                    read_version=ds.version,
-                    ray_remote_args=self.remote_args(),
-                    storage_options=_options(ctx),
-                    batch_size=self.batch_size,
-                    concurrency=self.concurrency(),
-                ),
-            )
+            # Lance computes these itself, on each worker for its fragments.
+            self._compute_and_merge(ctx, ds, "ADD COLUMN", [], dict(lance_sql))
             return
         query, read, schema = prepare(ctx, ds, columns, types)  # type-checked here, on no rows
         query.close()
@@ -163,10 +150,11 @@ class RayExecutor:
         ds: lance.LanceDataset,
         what: str,
         read: list[str],
-        transform: Callable[[pa.RecordBatch], pa.RecordBatch],
+        transform: Callable[[pa.RecordBatch], pa.RecordBatch] | dict[str, str],
     ) -> None:
         """New columns computed and written fragment by fragment by Ray tasks, committed
-        once by the driver as one Lance ``Merge``.
+        once by the driver as one Lance ``Merge``. ``transform`` is Lance's SQL (name ->
+        expression), computed by Lance on the worker, or a function of a batch.
 
         Each task (:func:`fragment_columns`) reads one fragment's ``read`` columns at the
         statement's version, computes the new columns batch by batch in the worker's own
@@ -189,7 +177,7 @@ class RayExecutor:
         def job() -> None:
             shared = ray.put((uri, version, options, read, transform, self.batch_size))
             written: list[tuple[int, bytes, bytes]] = []
-            todo, running = list(fragments), []
+            todo, running = list(fragments), cast(list[Any], [])
             try:
                 while todo or running:
                     while todo and len(running) < limit:
@@ -546,10 +534,13 @@ def fragment_columns(shared: tuple[Any, ...], fragment_id: int) -> tuple[int, by
     pickled."""
     uri, version, storage_options, read, transform, batch_size = shared
     ds = _dataset(uri, version, storage_options)
-    read = read or [_narrowest(ds.schema)]
     fragment = ds.get_fragment(fragment_id)
     if fragment is None:
         raise OperationalError(f"fragment {fragment_id} of {uri} version {version} is gone")
+    if isinstance(transform, dict):  # Lance's own SQL
+        merged, schema = fragment.merge_columns(transform, None, batch_size)
+        return fragment_id, pickle.dumps(merged), pickle.dumps(schema)
+    read = read or [_narrowest(ds.schema)]
     computed = [
         transform(batch)
         for batch in fragment.to_batches(columns=read, batch_size=batch_size)
