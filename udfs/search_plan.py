@@ -78,7 +78,7 @@ class Costs:
     Measured on the benchmark machine (2 cores, 512-d float32, 200,000 rows): a Lance
     index search costs ~6 ms however few partitions it probes, ~0.1 us per row of the
     probed partitions (PQ codes) and ~15 us per refined candidate (a random read); its
-    exact prefiltered search ~11 us per matching row; reading the matching rows into
+    exact prefiltered search ~7 ms and ~11 us per matching row; reading the matching rows into
     memory ~5 us per row; comparing a held row ~0.4 us (one matrix-vector product,
     memory-bound); a held row against one more query in a matrix-matrix product
     ~0.04 us. The per-row costs of full vectors scale with the dimension."""
@@ -89,7 +89,7 @@ class Costs:
     index_setup: float = 6_000.0
     pq_row: float = 0.1
     refine: float = 15.0
-    exact_setup: float = 1_000.0
+    exact_setup: float = 7_000.0
     cached_setup: float = 1_000.0
 
     @property
