@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import lance
 import numpy as np
 import pyarrow as pa
-from threadpoolctl import threadpool_limits
 
 from lancesql.udfs import search_cache
 from lancesql.udfs.search_plan import IvfLayout
@@ -174,7 +173,7 @@ def search(
         compare(mine, queries, which, row_ids, vectors, norms, metric)
 
     threads = max(1, os.cpu_count() or 1)
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+    with search_cache.one_blas_thread(), ThreadPoolExecutor(threads) as pool:
         pending: list[Future[None]] = []
         for bucket, row_ids, vectors, norms in groups(ds, column, filter, layout, held):
             which = by_partition[bucket] if bucket < len(by_partition) else everyone

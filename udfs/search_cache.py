@@ -29,11 +29,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from threadpoolctl import ThreadpoolController
 
 from lancesql.settings import declare
 
@@ -88,6 +90,18 @@ def _key(ds: lance.LanceDataset, filter: str, column: str) -> tuple[str, int, st
     files = fragments[-1].data_files() if fragments else []
     newest = f"{len(fragments)}:{files[0].path if files else ''}"
     return (str(ds.uri), ds.version, newest, filter, column)
+
+
+_BLAS: list[ThreadpoolController] = []
+
+
+def one_blas_thread() -> Any:
+    """A context in which BLAS runs on the calling thread alone. Its own threads, woken
+    for each of many small products, stall on a busy machine (measured: a partition scan
+    3x slower, a similarity join 3x slower, at a load of 2 per core)."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())  # finding the BLAS libraries takes ~ms: once
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def lookup(ds: lance.LanceDataset, filter: str, column: str) -> Cached | None:
@@ -217,38 +231,52 @@ def nearest(
     q = np.asarray(query, dtype=np.float32)
     few = 2 * k + 64  # kept between windows: l2 ranks by a cancelling form (below)
     if scan is None:
-        index, distance = (
-            np.arange(len(cached.row_ids)),
-            _distances(cached, 0, len(cached.row_ids), q, metric),
-        )
-        read = cached.buckets
-    else:
-        index, distance = np.empty(0, np.int64), np.empty(0, np.float32)
-        offsets, read, first = cached.offsets, 0, True
-        while read < len(scan.order):
-            goal, rows, spans = scan.budget if first else scan.window, 0, []
-            while read < len(scan.order) and (rows < goal or not rows):
-                b = int(scan.order[read])
-                start, end = int(offsets[b]), int(offsets[b + 1])
-                read += 1
-                if end > start:
-                    spans.append((start, end))
-                    rows += end - start
-            if not spans:
-                break
-            new_index = np.concatenate([np.arange(s, e) for s, e in spans])
-            new = np.concatenate([_distances(cached, s, e, q, metric) for s, e in spans])
-            kth = _kth(distance, k)
-            index, distance = np.concatenate([index, new_index]), np.concatenate([distance, new])
-            if len(distance) > few:
-                keep = np.flatnonzero(~np.isnan(distance))
-                if len(keep) > few:
-                    cut = np.partition(distance[keep], few - 1)[few - 1]
-                    keep = keep[distance[keep] <= cut]
-                index, distance = index[keep], distance[keep]
-            if not first and not (new < kth).any():
-                break  # the last window found none of the k nearest: the rest lie further
-            first = False
+        index = np.arange(len(cached.row_ids))
+        with one_blas_thread():
+            distance = _distances(cached, [(0, len(cached.row_ids))], q, metric)
+        return (*_select(cached, index, distance, q, metric, k, with_ties), cached.buckets)
+    index, distance = np.empty(0, np.int64), np.empty(0, np.float32)
+    offsets, read, first = cached.offsets, 0, True
+    while read < len(scan.order):
+        goal, rows, spans = scan.budget if first else scan.window, 0, []
+        while read < len(scan.order) and (rows < goal or not rows):
+            b = int(scan.order[read])
+            start, end = int(offsets[b]), int(offsets[b + 1])
+            read += 1
+            if end > start:
+                spans.append((start, end))
+                rows += end - start
+        if not spans:
+            break
+        new_index = np.concatenate([np.arange(s, e) for s, e in spans])
+        with one_blas_thread():
+            new = _distances(cached, spans, q, metric)
+        kth = _kth(distance, k)
+        index, distance = np.concatenate([index, new_index]), np.concatenate([distance, new])
+        if len(distance) > few:
+            keep = np.flatnonzero(~np.isnan(distance))
+            if len(keep) > few:
+                cut = np.partition(distance[keep], few - 1)[few - 1]
+                keep = keep[distance[keep] <= cut]
+            index, distance = index[keep], distance[keep]
+        if not first and not (new < kth).any():
+            break  # the last window found none of the k nearest: the rest lie further
+        first = False
+    return (*_select(cached, index, distance, q, metric, k, with_ties), read)
+
+
+def _select(
+    cached: Cached,
+    index: np.ndarray,
+    distance: np.ndarray,
+    q: np.ndarray,
+    metric: str,
+    k: int,
+    with_ties: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest of the compared rows ``index`` (every tie of the k-th too when
+    ``with_ties``), nearest first, then by row id."""
+    few = 2 * k + 64
     valid = np.flatnonzero(~np.isnan(distance))
     if metric == "l2":
         if len(valid) > few:
@@ -264,11 +292,20 @@ def nearest(
         part = valid
     ids = cached.row_ids[index[part]]
     order = np.lexsort((ids, distance[part]))
-    return ids[order], distance[part][order], read
+    return ids[order], distance[part][order]
 
 
-def _distances(cached: Cached, start: int, end: int, q: np.ndarray, metric: str) -> np.ndarray:
-    return distances(cached.vectors[start:end], cached.norms[start:end], q, metric)[0]
+def _distances(cached: Cached, spans: list[tuple[int, int]], q: np.ndarray, metric: str) -> np.ndarray:
+    """Lance's distance of ``q`` to the held rows of ``spans``, in order (NaN: undefined)."""
+    dots = np.concatenate([cached.vectors[s:e] @ q for s, e in spans])
+    norms = np.concatenate([cached.norms[s:e] for s, e in spans])
+    if metric == "cosine":
+        scale = norms * np.float32(np.linalg.norm(q))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (1 - dots / np.where(scale == 0, np.float32(np.nan), scale)).astype(np.float32)
+    if metric == "dot":
+        return (1 - dots).astype(np.float32)
+    return (norms**2 - 2 * dots + np.float32(q @ q)).astype(np.float32)
 
 
 def _kth(distance: np.ndarray, k: int) -> float:
