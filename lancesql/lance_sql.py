@@ -70,6 +70,7 @@ _SAFE: tuple[type[exp.Expression], ...] = (
     exp.Add,
     exp.Sub,
     exp.Mul,
+    exp.Div,
     exp.Mod,
     exp.Like,
     exp.DPipe,
@@ -112,6 +113,12 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
     ('`Id` > 2', "f = CAST('NaN' AS FLOAT)")
     >>> t("label / 2"), t("embed_image(image)"), t("CASE WHEN a THEN 1 END")
     (None, None, None)
+
+    A division runs in Lance only when one side is ``CAST(... AS DOUBLE)``: ``/`` of two
+    integers is a double in DuckDB (``7 / 2 = 3.5``) and an integer in Lance (``3``).
+
+    >>> t("CAST(width AS DOUBLE) / height")
+    'CAST(width AS DOUBLE) / height'
     """
     tree = expression.copy()
     for node in list(tree.walk()):
@@ -138,7 +145,16 @@ def _safe(node: Any) -> bool:
         return node.to.this in _CASTS and not node.args.get("safe")
     if isinstance(node, exp.In):
         return not (node.args.get("query") or node.args.get("unnest"))
+    if isinstance(node, exp.Div):
+        return _is_double_cast(node.this) or _is_double_cast(node.expression)
     return True
+
+
+def _is_double_cast(node: exp.Expression) -> bool:
+    """``CAST(x AS DOUBLE)``: a division by or of it is a double in every engine."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DOUBLE
 
 
 def _literal(node: exp.Placeholder, params: Sequence[Any]) -> exp.Expression | None:
@@ -238,7 +254,9 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
     the engine would, for ``UPDATE ... SET`` and ``ADD COLUMN ... AS``.
 
     Only values converted exactly qualify: NULL; a column, stored as its own type or
-    into a column of its family (integers no wider, any number into a DOUBLE); a
+    into a column of its family (integers no wider, any number into a DOUBLE); arithmetic
+    on doubles (a double column or ``CAST(... AS DOUBLE)`` on one side: IEEE in both,
+    division by zero included), into a DOUBLE; a
     literal into a column of its family (an integer within range, a number into a
     DOUBLE, a string, a boolean, ``DATE '...'``, ``TIMESTAMP '...'``); a condition
     :func:`alike` accepts, into a BOOLEAN. Arithmetic and the rest are the engine's: it
@@ -253,6 +271,8 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
     [True, True, True, False, False]
     >>> [assignable(v, pa.float64(), s) for v in ("0.1", "j", "d")], assignable("j IN (1, 2)", pa.bool_(), s)
     ([True, True, False], True)
+    >>> [assignable(v, pa.float64(), s) for v in ("CAST(j AS DOUBLE) / i", "x * 2", "j / 2", "d / x")]
+    [True, True, False, False]
     """
     tree = _parse(text)
     if tree is None:
@@ -280,6 +300,8 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
         "date": pa.types.is_date32,
         "timestamp": lambda t: pa.types.is_timestamp(t) and t.tz is None,
     }
+    if kind == "double" and isinstance(tree, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Cast, exp.Paren)):
+        return pa.types.is_float64(target)
     literal = isinstance(tree, (exp.Literal, exp.Boolean, exp.Neg, exp.Cast))
     return literal and kind in family and family[kind](target)
 
@@ -376,6 +398,8 @@ def _kind(node: exp.Expression, types: dict[str, pa.DataType]) -> str | None:
         if pa.types.is_timestamp(kind) and kind.tz is None:
             return "timestamp"
         return None  # decimal, float32, time, zoned timestamps, binary, nested
+    if _is_double_cast(node) and _kind(node.this, types) in ("int", "double", "intlit", "floatlit"):
+        return "double"
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
         if node.to.this == _T.DATE:
             return "date"
@@ -386,6 +410,11 @@ def _kind(node: exp.Expression, types: dict[str, pa.DataType]) -> str | None:
         a, b = _kind(node.this, types), _kind(node.expression, types)
         if {a, b} <= {"int", "intlit"} and "int" in (a, b):
             return "int"
+        if {a, b} <= {"double", "int", "intlit", "floatlit"} and "double" in (a, b):
+            return "double"
+        return None
+    if isinstance(node, exp.Div):
+        a, b = _kind(node.this, types), _kind(node.expression, types)
         if {a, b} <= {"double", "int", "intlit", "floatlit"} and "double" in (a, b):
             return "double"
         return None
