@@ -528,6 +528,53 @@ def render(node: exp.Expression, value_of: Callable[[exp.Placeholder], Any]) -> 
     return rendered
 
 
+def lance_filter(text: str) -> str:
+    """Filter text as written in SQL, in Lance's filter syntax: a double-quoted name is a
+    column in SQL (``"NSFW" = 0``, as the laion card writes it) but a string in Lance, so
+    it is written with Lance's backticks; strings, backticked names and the rest of the
+    text are left as they are.
+
+    >>> print(lance_filter('''"NSFW" = 0 AND caption = 'say "hi"' ''').strip())
+    `NSFW` = 0 AND caption = 'say "hi"'
+    >>> lance_filter('"a""b" > 1 AND `c` < 2'), lance_filter("label = 'it''s'")
+    ('`a"b` > 1 AND `c` < 2', "label = 'it''s'")
+    """
+    if '"' not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "'`":  # a string or a backticked name: copied, doubled quotes included
+            end = i + 1
+            while end < n:
+                if text[end] == char:
+                    if end + 1 < n and text[end + 1] == char:
+                        end += 2
+                        continue
+                    break
+                end += 1
+            out.append(text[i : end + 1])
+            i = end + 1
+        elif char == '"':
+            end, name = i + 1, []
+            while end < n:
+                if text[end] == '"':
+                    if end + 1 < n and text[end + 1] == '"':
+                        name.append('"')
+                        end += 2
+                        continue
+                    break
+                name.append(text[end])
+                end += 1
+            out.append("`" + "".join(name).replace("`", "``") + "`")
+            i = end + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
 def quote(name: str) -> str:
     """A column name as Lance's SQL reads it.
 
