@@ -23,7 +23,11 @@ from lancesql.errors import DataError, ProgrammingError
 class _LanceSQL(DuckDB):
     """DuckDB's SQL with Lance's identifier quotes: Lance reads ``"x"`` in a filter as
     the string 'x', and ```x``` as the column; and with Lance's type names (DuckDB
-    writes ``FLOAT`` as ``REAL``, which Lance refuses)."""
+    writes ``FLOAT`` as ``REAL``, which Lance refuses). Its parser reads backticked names
+    (the text this module writes) as well as double-quoted ones."""
+
+    class Tokenizer(DuckDB.Tokenizer):  # type: ignore[misc,valid-type]
+        IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = ["`", '"']
 
     class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]
         TYPE_MAPPING: ClassVar[dict[Any, str]] = {
@@ -240,6 +244,8 @@ def alike(text: str, schema: pa.Schema) -> bool:
     [True, False, False, True, False, True]
     >>> [alike(f, s) for f in ("t > CAST('2026-01-01' AS TIMESTAMP)", "t > '2026-01-01'", "i IN (1, 2.5)")]
     [True, False, False]
+    >>> alike("`i` = 3 AND `s` = 'a'", s)
+    True
     """
     tree = _parse(text)
     if tree is None:
