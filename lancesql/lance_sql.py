@@ -26,7 +26,7 @@ class _LanceSQL(DuckDB):
     writes ``FLOAT`` as ``REAL``, which Lance refuses). Its parser reads backticked names
     (the text this module writes) as well as double-quoted ones."""
 
-    class Tokenizer(DuckDB.Tokenizer):  # type: ignore[misc,valid-type]
+    class Tokenizer(DuckDB.Tokenizer):
         IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = ["`", '"']
 
     class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]

@@ -321,9 +321,7 @@ def _holds_bytes(kind: pa.DataType) -> bool:
         return True
     if pa.types.is_struct(kind):
         return any(_holds_bytes(kind.field(i).type) for i in range(kind.num_fields))
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return True
-    return False
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind)
 
 
 def plain_scan(ctx: StatementContext, query: exp.Expression) -> PlainScan | None:

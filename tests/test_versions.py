@@ -82,7 +82,10 @@ def test_versions_read_each_transaction_once_and_only_when_shown(
     assert rows(wcon, "SELECT version, rows FROM lance_versions('h') ORDER BY version") == [(1, 10), (2, 20)]
     assert read == []
     first = rows(wcon, "SHOW VERSIONS FROM h")
-    assert [(r[0], r[3], r[4]) for r in first] == [(1, "Create", "10 rows written"), (2, "Append", "10 rows written")]
+    assert [(r[0], r[3], r[4]) for r in first] == [
+        (1, "Create", "10 rows written"),
+        (2, "Append", "10 rows written"),
+    ]
     assert sorted(read) == [1, 2]
     wcon.execute("DELETE FROM h WHERE id < 5")
     again = rows(wcon, "SHOW VERSIONS FROM h")
