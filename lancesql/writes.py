@@ -19,7 +19,15 @@ from sqlglot import exp
 
 from lancesql.catalog import MAIN, SUFFIX, is_uri, split_branch
 from lancesql.context import StatementContext
-from lancesql.errors import DataError, Error, OperationalError, ProgrammingError, lance_error, translate
+from lancesql.errors import (
+    DataError,
+    Error,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    lance_error,
+    translate,
+)
 from lancesql.fast_path import analyse
 from lancesql.html import type_name
 from lancesql.lance_sql import alike, assignable, quote, to_lance
@@ -32,7 +40,9 @@ from lancesql.udfs.registry import Source
 log = logging.getLogger("lancesql")
 
 def cast_to_column(array: pa.Array, field: pa.Field, source: str = "the query") -> pa.Array:
-    """``array`` as column ``field`` stores it, or a DataError in the user's words.
+    """``array`` as column ``field`` stores it, or a DataError in the user's words (an
+    IntegrityError for a NULL in a NOT NULL column: a constraint, as PEP 249 and the
+    engines class it).
 
     >>> def show(values, field):
     ...     try:
@@ -50,7 +60,7 @@ def cast_to_column(array: pa.Array, field: pa.Field, source: str = "the query") 
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
             raise _cannot_store(array, field, exc) from None
     if not field.nullable and array.null_count:
-        raise DataError(f"column {field.name} is NOT NULL but {source} gives NULL for it")
+        raise IntegrityError(f"column {field.name} is NOT NULL but {source} gives NULL for it")
     return array
 
 

@@ -341,7 +341,7 @@ WRITE_ERRORS: list[tuple[str, str, Any, type[lancesql.Error], str]] = [
         "INSERT: NULL into NOT NULL",
         "INSERT INTO mnist (id) VALUES (NULL)",
         None,
-        lancesql.DataError,
+        lancesql.IntegrityError,
         r"column id is NOT NULL",
     ),
     (

@@ -54,7 +54,7 @@ def test_insert_schema_mismatch_is_a_clear_error(wcon, root):
         wcon.execute("INSERT INTO mnist (id, nope) VALUES (1, 2)")
     with pytest.raises(lancesql.ProgrammingError, match="image_emb"):
         wcon.execute("INSERT INTO mnist (id, image_emb) VALUES (1, 'not a vector')")
-    with pytest.raises(lancesql.ProgrammingError, match="NOT NULL"):
+    with pytest.raises(lancesql.IntegrityError, match="NOT NULL"):
         wcon.execute("INSERT INTO mnist (label) VALUES (1)")
     with pytest.raises(lancesql.DataError):
         wcon.execute("INSERT INTO mnist (id, label) VALUES (1, 'abc')")

@@ -200,3 +200,18 @@ def _plain_duckdb(mnist_root: Path, sql: str) -> list[tuple]:
 )
 def test_cte_names_are_resolved_by_scope(con: lancesql.Connection, mnist_root: Path, sql: str) -> None:
     assert sorted(rows(con, sql)) == _plain_duckdb(mnist_root, sql)
+
+
+@pytest.mark.parametrize(("offset", "n"), [(0, 3), (2, 1), (0, 1)])
+def test_fetch_with_ties_keeps_every_tied_row(con: lancesql.Connection, offset: int, n: int) -> None:
+    # Neither engine runs WITH TIES; the answer is SQL's, worked out here from all rows.
+    everything = sorted(rows(con, "SELECT label, id FROM mnist"))
+    last = everything[offset + n - 1][0]
+    expected = [r for r in everything[offset:] if r[0] <= last]
+    sql = f"SELECT label, id FROM mnist ORDER BY label OFFSET {offset} ROWS FETCH FIRST {n} ROWS WITH TIES"
+    got = rows(con, sql)
+    assert len(got) == len(expected) > n
+    assert [r[0] for r in got] == [r[0] for r in expected]  # in order, as many of each label
+    assert rows(con, "SELECT id FROM mnist ORDER BY id FETCH FIRST 2 ROWS ONLY") == [(0,), (1,)]
+    with pytest.raises(lancesql.ProgrammingError, match="ORDER BY"):
+        rows(con, "SELECT id FROM mnist FETCH FIRST 2 ROWS WITH TIES")

@@ -37,6 +37,7 @@ from lancesql.errors import (
 )
 from lancesql.rewrite import Rule
 from lancesql.rewrite.bind_table_functions import bind_table_functions
+from lancesql.rewrite.fetch_first import fetch_first
 from lancesql.rewrite.lateral_search import lateral_search
 from lancesql.rewrite.order_by_distance import order_by_distance
 from lancesql.rewrite.project_table_functions import project_table_functions
@@ -47,6 +48,7 @@ from lancesql.udfs.registry import ScalarFunction, Session, Source
 #: DuckDB's rules: it stops a scan only after reading fragments in parallel, so a plain
 #: scan's LIMIT is handed to Lance first (DataFusion's Lance provider takes it natively).
 DUCKDB_RULES: tuple[Rule, ...] = (
+    fetch_first,
     time_travel,
     lateral_search,
     order_by_distance,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from lancesql.rewrite.bind_table_functions import bind_table_functions
+from lancesql.rewrite.fetch_first import fetch_first
 from lancesql.rewrite.lateral_search import lateral_search
 from lancesql.rewrite.order_by_distance import order_by_distance
 from lancesql.rewrite.project_table_functions import project_table_functions
@@ -34,6 +35,7 @@ def order_by_distance_recomputed(expression: exp.Expression) -> exp.Expression:
 
 #: The rules in the order they run.
 RULES: tuple[Rule, ...] = (
+    fetch_first,
     time_travel,
     lateral_search,
     order_by_distance_recomputed,

@@ -19,7 +19,13 @@ from sqlglot import exp
 
 from lancesql.arrow_types import sql_type
 from lancesql.context import Result, StatementContext
-from lancesql.errors import NotSupportedError, OperationalError, ProgrammingError, lance_error
+from lancesql.errors import (
+    IntegrityError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    lance_error,
+)
 from lancesql.executors import executor_for
 from lancesql.lance_sql import alike, assignable, columns_of, quote, to_lance
 from lancesql.query import run_query
@@ -109,7 +115,7 @@ def _column_mapping(
     for field, index in zip(target, mapping, strict=True):
         if index is None:
             if not field.nullable:
-                raise ProgrammingError(f"column {field.name!r} of {name} is NOT NULL: give it a value")
+                raise IntegrityError(f"column {field.name!r} of {name} is NOT NULL: give it a value")
             continue
         given = source.field(index).type
         if not _castable(given, field.type):
