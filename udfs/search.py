@@ -27,10 +27,11 @@ os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 declare(
     "vector_search_exact_rows",
-    10_000,
+    1_000,
     int,
     "A filtered vector_search whose filter keeps at most this many rows searches them "
-    "exactly (flat) instead of through the vector index.",
+    "exactly (flat) without planning; above it the planner chooses the index or an exact "
+    "search by their estimated cost.",
 )
 declare(
     "vector_search_refine_factor",

@@ -173,7 +173,10 @@ def _take_nearest(
     row_ids, distances, read = nearest(cached, vector, metric, k, with_ties, scan)
     columns = [c for c in wanted if c != "_distance"]
     if len(row_ids):
-        rows = ds._take_rows(pa.array(row_ids, pa.uint64()), columns=columns)
+        # read in row order (fewer, more sequential reads), then put back in distance order
+        order = np.argsort(row_ids, kind="stable")
+        rows = ds._take_rows(pa.array(row_ids[order], pa.uint64()), columns=columns)
+        rows = rows.take(pa.array(np.argsort(order, kind="stable")))
     else:
         rows = ds.schema.empty_table().select(columns)
     return rows.append_column("_distance", pa.array(distances, pa.float32())), read
