@@ -8,9 +8,9 @@ clustered embeddings, IVF_PQ with L2, several versions).
 
     python examples/laion.py [ROOT] [--rows 20000] [--engine duckdb|datafusion] [--reuse]
 
-The card's filter is ``"NSFW" = 0 AND ...``; inside ``filter =>`` it is written
-``NSFW = 0``: the text goes to Lance as it is, and Lance's filter parser reads a
-double-quoted name as a string (LanceDB rewrites it; pylance does not).
+The card's filter is ``"NSFW" = 0 AND ...``, as SQL writes a name with capitals; inside
+``filter =>`` lancesql writes a double-quoted name as Lance reads names (Lance's filter
+parser would read ``"NSFW"`` as a string).
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ import lancesql
 from examples import laion_data
 from examples.common import run
 
-#: The card's curation filter, as SQL (WHERE) and as Lance filter text (``filter =>``).
-CURATE_WHERE = '"NSFW" = 0 AND similarity > 0.3 AND width >= 512'
-CURATE_FILTER = "NSFW = 0 AND similarity > 0.3 AND width >= 512"
+#: The card's curation filter, as the card writes it: for a WHERE and for ``filter =>``.
+CURATE_WHERE = CURATE_FILTER = '"NSFW" = 0 AND similarity > 0.3 AND width >= 512'
 
 #: Search: the 10 nearest rows to a query vector (bound as ``?``), L2 as the index was built.
 SEARCH = "SELECT key, caption, url, _distance FROM vector_search('laion', 'img_emb', ?, 10, metric => 'l2')"

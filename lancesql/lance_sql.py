@@ -23,7 +23,11 @@ from lancesql.errors import DataError, ProgrammingError
 class _LanceSQL(DuckDB):
     """DuckDB's SQL with Lance's identifier quotes: Lance reads ``"x"`` in a filter as
     the string 'x', and ```x``` as the column; and with Lance's type names (DuckDB
-    writes ``FLOAT`` as ``REAL``, which Lance refuses)."""
+    writes ``FLOAT`` as ``REAL``, which Lance refuses). Its parser reads backticked names
+    (the text this module writes) as well as double-quoted ones."""
+
+    class Tokenizer(DuckDB.Tokenizer):
+        IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = ["`", '"']
 
     class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]
         TYPE_MAPPING: ClassVar[dict[Any, str]] = {
@@ -70,6 +74,7 @@ _SAFE: tuple[type[exp.Expression], ...] = (
     exp.Add,
     exp.Sub,
     exp.Mul,
+    exp.Div,
     exp.Mod,
     exp.Like,
     exp.DPipe,
@@ -112,6 +117,12 @@ def to_lance(expression: exp.Expression, params: Sequence[Any] = ()) -> str | No
     ('`Id` > 2', "f = CAST('NaN' AS FLOAT)")
     >>> t("label / 2"), t("embed_image(image)"), t("CASE WHEN a THEN 1 END")
     (None, None, None)
+
+    A division runs in Lance only when one side is ``CAST(... AS DOUBLE)``: ``/`` of two
+    integers is a double in DuckDB (``7 / 2 = 3.5``) and an integer in Lance (``3``).
+
+    >>> t("CAST(width AS DOUBLE) / height")
+    'CAST(width AS DOUBLE) / height'
     """
     tree = expression.copy()
     for node in list(tree.walk()):
@@ -138,7 +149,16 @@ def _safe(node: Any) -> bool:
         return node.to.this in _CASTS and not node.args.get("safe")
     if isinstance(node, exp.In):
         return not (node.args.get("query") or node.args.get("unnest"))
+    if isinstance(node, exp.Div):
+        return _is_double_cast(node.this) or _is_double_cast(node.expression)
     return True
+
+
+def _is_double_cast(node: exp.Expression) -> bool:
+    """``CAST(x AS DOUBLE)``: a division by or of it is a double in every engine."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DOUBLE
 
 
 def _literal(node: exp.Placeholder, params: Sequence[Any]) -> exp.Expression | None:
@@ -224,6 +244,8 @@ def alike(text: str, schema: pa.Schema) -> bool:
     [True, False, False, True, False, True]
     >>> [alike(f, s) for f in ("t > CAST('2026-01-01' AS TIMESTAMP)", "t > '2026-01-01'", "i IN (1, 2.5)")]
     [True, False, False]
+    >>> alike("`i` = 3 AND `s` = 'a'", s)
+    True
     """
     tree = _parse(text)
     if tree is None:
@@ -238,7 +260,9 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
     the engine would, for ``UPDATE ... SET`` and ``ADD COLUMN ... AS``.
 
     Only values converted exactly qualify: NULL; a column, stored as its own type or
-    into a column of its family (integers no wider, any number into a DOUBLE); a
+    into a column of its family (integers no wider, any number into a DOUBLE); arithmetic
+    on doubles (a double column or ``CAST(... AS DOUBLE)`` on one side: IEEE in both,
+    division by zero included), into a DOUBLE; a
     literal into a column of its family (an integer within range, a number into a
     DOUBLE, a string, a boolean, ``DATE '...'``, ``TIMESTAMP '...'``); a condition
     :func:`alike` accepts, into a BOOLEAN. Arithmetic and the rest are the engine's: it
@@ -253,6 +277,8 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
     [True, True, True, False, False]
     >>> [assignable(v, pa.float64(), s) for v in ("0.1", "j", "d")], assignable("j IN (1, 2)", pa.bool_(), s)
     ([True, True, False], True)
+    >>> [assignable(v, pa.float64(), s) for v in ("CAST(j AS DOUBLE) / i", "x * 2", "j / 2", "d / x")]
+    [True, True, False, False]
     """
     tree = _parse(text)
     if tree is None:
@@ -280,6 +306,8 @@ def assignable(text: str, target: pa.DataType | None, schema: pa.Schema) -> bool
         "date": pa.types.is_date32,
         "timestamp": lambda t: pa.types.is_timestamp(t) and t.tz is None,
     }
+    if kind == "double" and isinstance(tree, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Cast, exp.Paren)):
+        return pa.types.is_float64(target)
     literal = isinstance(tree, (exp.Literal, exp.Boolean, exp.Neg, exp.Cast))
     return literal and kind in family and family[kind](target)
 
@@ -376,6 +404,8 @@ def _kind(node: exp.Expression, types: dict[str, pa.DataType]) -> str | None:
         if pa.types.is_timestamp(kind) and kind.tz is None:
             return "timestamp"
         return None  # decimal, float32, time, zoned timestamps, binary, nested
+    if _is_double_cast(node) and _kind(node.this, types) in ("int", "double", "intlit", "floatlit"):
+        return "double"
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
         if node.to.this == _T.DATE:
             return "date"
@@ -386,6 +416,11 @@ def _kind(node: exp.Expression, types: dict[str, pa.DataType]) -> str | None:
         a, b = _kind(node.this, types), _kind(node.expression, types)
         if {a, b} <= {"int", "intlit"} and "int" in (a, b):
             return "int"
+        if {a, b} <= {"double", "int", "intlit", "floatlit"} and "double" in (a, b):
+            return "double"
+        return None
+    if isinstance(node, exp.Div):
+        a, b = _kind(node.this, types), _kind(node.expression, types)
         if {a, b} <= {"double", "int", "intlit", "floatlit"} and "double" in (a, b):
             return "double"
         return None
@@ -497,6 +532,53 @@ def render(node: exp.Expression, value_of: Callable[[exp.Placeholder], Any]) -> 
             "values: bind numbers, strings or booleans, or write the value in the filter"
         )
     return rendered
+
+
+def lance_filter(text: str) -> str:
+    """Filter text as written in SQL, in Lance's filter syntax: a double-quoted name is a
+    column in SQL (``"NSFW" = 0``, as the laion card writes it) but a string in Lance, so
+    it is written with Lance's backticks; strings, backticked names and the rest of the
+    text are left as they are.
+
+    >>> print(lance_filter('''"NSFW" = 0 AND caption = 'say "hi"' ''').strip())
+    `NSFW` = 0 AND caption = 'say "hi"'
+    >>> lance_filter('"a""b" > 1 AND `c` < 2'), lance_filter("label = 'it''s'")
+    ('`a"b` > 1 AND `c` < 2', "label = 'it''s'")
+    """
+    if '"' not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "'`":  # a string or a backticked name: copied, doubled quotes included
+            end = i + 1
+            while end < n:
+                if text[end] == char:
+                    if end + 1 < n and text[end + 1] == char:
+                        end += 2
+                        continue
+                    break
+                end += 1
+            out.append(text[i : end + 1])
+            i = end + 1
+        elif char == '"':
+            end, name = i + 1, []
+            while end < n:
+                if text[end] == '"':
+                    if end + 1 < n and text[end + 1] == '"':
+                        name.append('"')
+                        end += 2
+                        continue
+                    break
+                name.append(text[end])
+                end += 1
+            out.append("`" + "".join(name).replace("`", "``") + "`")
+            i = end + 1
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
 
 
 def quote(name: str) -> str:

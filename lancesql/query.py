@@ -200,10 +200,14 @@ def call_source(ctx: StatementContext, table: exp.Table) -> Source:
 
 def argument(ctx: StatementContext, function: TableFunction, param: str, node: exp.Expression) -> Any:
     """The value of argument ``param`` of a call: a predicate argument given as a SQL
-    condition becomes Lance filter text; anything else is evaluated."""
+    condition becomes Lance filter text, and one given as text has its double-quoted
+    names written as Lance reads names; anything else is evaluated."""
     if param in function.predicates and isinstance(node, PREDICATE_SHAPES):
         return lance_sql.render(node, lambda p: parameter(ctx, p))
-    return evaluate(ctx, node)
+    value = evaluate(ctx, node)
+    if param in function.predicates and isinstance(value, str):
+        return lance_sql.lance_filter(value)
+    return value
 
 
 def sources(ctx: StatementContext, tree: exp.Expression) -> list[Source]:

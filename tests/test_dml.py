@@ -183,3 +183,28 @@ def test_one_cursor_sees_each_write_at_once(wcon):
     assert cur.execute("SELECT count(*) FROM mnist WHERE label = 3").fetchall() == [(1,)]
     cur.execute("CREATE OR REPLACE TABLE mnist AS SELECT id FROM mnist WHERE id = 99999")
     assert cur.execute("SELECT * FROM mnist").fetchall() == [(99999,)]
+
+
+def test_double_division_in_add_column_runs_in_lance(wcon, monkeypatch):
+    # ``CAST(a AS DOUBLE) / b`` is a double in every engine (x / 0 = inf, 0 / 0 = NaN), so
+    # Lance computes it; the engine's backfill is not called.
+    import lancesql.executors.local as local
+
+    def no_backfill(*args, **kwargs):
+        raise AssertionError("the engine computed a column Lance computes alike")
+
+    wcon.execute("CREATE TABLE r AS SELECT id, label FROM mnist WHERE id < 50")
+    monkeypatch.setattr(local, "backfill", no_backfill)
+    wcon.execute(
+        "ALTER TABLE r ADD COLUMN ratio DOUBLE AS (CAST(id AS DOUBLE) / label), "
+        "ADD COLUMN odd BOOLEAN AS (id >= 25 AND label >= 5)"
+    )
+    got = rows(wcon, "SELECT id, label, ratio, odd FROM r ORDER BY id")
+    assert len(got) == 50
+    for id_, label, ratio, odd in got:
+        expected = float("inf") if label == 0 and id_ else (id_ / label if label else None)
+        if expected is None:
+            assert ratio != ratio  # 0 / 0 is NaN, as DuckDB computes it
+        else:
+            assert ratio == expected
+        assert odd == (id_ >= 25 and label >= 5)

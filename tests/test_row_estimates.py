@@ -58,3 +58,38 @@ def test_the_count_follows_deletes(tmp_path: Path) -> None:
         cur.execute("EXPLAIN SELECT * FROM t JOIN t AS u USING (key)")
         plan = next(p for source, p in cur.fetchall() if source.startswith("engine"))
         assert estimates(plan) == [4_000, 4_000]
+
+
+def test_an_aggregate_over_joins_plans_as_over_parquet(tmp_path: Path) -> None:
+    # Oracle: plain DuckDB over Parquet copies of the same tables. Without column
+    # statistics DuckDB grouped the big side by its (unique) key before the join.
+    import duckdb
+    import pyarrow.parquet as pq
+
+    n = 20_000
+    tables = {
+        "t": pa.table({"key": np.arange(n), "s": np.linspace(0, 1, n)}),
+        "labels": pa.table({"key": np.arange(n), "label": (np.arange(n) % 7).astype(str)}),
+        "manifest": pa.table({"key": np.arange(0, n, 100)}),
+    }
+    plain = duckdb.connect()
+    for name, table in tables.items():
+        lance.write_dataset(table, tmp_path / f"{name}.lance")
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+        plain.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{tmp_path / name}.parquet')")
+    sql = (
+        "SELECT l.label, count(*) AS n, round(avg(t.s), 6) AS s FROM t JOIN labels AS l ON l.key = t.key "
+        "JOIN manifest AS m ON m.key = t.key GROUP BY l.label ORDER BY l.label"
+    )
+    parquet_plan = "\n".join(r[1] for r in plain.execute("EXPLAIN " + sql).fetchall())
+    with lancesql.connect(tmp_path) as con:
+        cur = con.cursor()
+        cur.execute("EXPLAIN " + sql)
+        plan = next(p for source, p in cur.fetchall() if source.startswith("engine"))
+        assert plan.count("Group By") == parquet_plan.count("Group By") == 1
+        assert rows_of(cur, sql) == [tuple(r) for r in plain.execute(sql).fetchall()]
+
+
+def rows_of(cur: lancesql.Cursor, sql: str) -> list[tuple]:
+    cur.execute(sql)
+    return [tuple(r) for r in cur.fetchall()]

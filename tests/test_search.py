@@ -99,6 +99,17 @@ def test_selective_prefilter_returns_k_exact_rows(
     assert [r[0] for r in result] == exact_ids(table, vector_of(table, 42), 10, mask=ids < 40)
 
 
+def test_a_double_quoted_name_in_filter_text_is_a_column(con: lancesql.Connection, table: pa.Table) -> None:
+    # As the laion card writes its filter: "NSFW" is a column in SQL, a string to Lance.
+    result = rows(
+        con,
+        f"SELECT id FROM vector_search('mnist', 'image_emb', {Q}, 10, "
+        """filter => '"id" < 40 AND "label" >= 0')""",
+    )
+    ids = table.column("id").to_numpy()
+    assert [r[0] for r in result] == exact_ids(table, vector_of(table, 42), 10, mask=ids < 40)
+
+
 def test_prefilter_through_the_index_keeps_k_rows(
     con: lancesql.Connection, table: pa.Table
 ) -> None:

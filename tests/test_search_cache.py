@@ -104,3 +104,45 @@ def test_a_write_is_searched_afresh(cur: lancesql.Cursor, root: Path) -> None:
     assert after[0][0] == ROWS * 7 + 3 and after[0][1] == pytest.approx(0, abs=1e-6)
     assert [r[0] for r in after[1:]] == [r[0] for r in before[:9]]
     same(after, pylance(root, q, "l2", "label = 3"))
+
+
+def test_partition_scan_reads_the_nearest_partitions_first(tmp_path: Path) -> None:
+    """Held rows grouped by IVF partition: a scan over every partition is exact; one that
+    stops once it has compared as many rows as the unfiltered search reads (and a
+    window more found nothing nearer) reads fewer partitions, nearest the query first,
+    and finds exactly the nearest rows in them."""
+    from benchmarks.filtered_data import generate, write
+    from lancesql.udfs import search_cache, search_plan
+
+    points = generate(rows=6_000, dim=32, clusters=30, queries=20, seed=4)
+    ds = write(points, tmp_path / "pts.lance", partitions=24, sub_vectors=4, sample_rate=16)
+    index = next(d.name for d in ds.describe_indices() if list(d.field_names) == ["emb"])
+    layout = search_plan.ivf_layout(ds, index)
+    assert layout is not None
+    where, mask = f"far < {points.kept(0.5)}", points.mask("far", 0.5)
+    held = search_cache.load(
+        ds, where, "emb", 1 << 30, (layout.row_ids, layout.partitions, layout.count)
+    )
+    assert held is not None and held.buckets == layout.count + 1
+    ids = ds.to_table(columns=["id"], with_row_id=True)
+    id_of = dict(zip(ids["_rowid"].to_pylist(), ids["id"].to_pylist(), strict=True))
+    recalls, read = [], []
+    for q in points.queries:
+        order = np.append(layout.count, search_plan.centroid_order(layout, q, "cosine"))
+        every = search_cache.Scan(order, len(held.row_ids), 1)
+        all_ids, _, _ = search_cache.nearest(held, q, "cosine", 10, False, every)
+        exact_ids, _, _ = search_cache.nearest(held, q, "cosine", 10, False)
+        assert all_ids.tolist() == exact_ids.tolist()
+        assert [id_of[r] for r in exact_ids.tolist()] == points.truth(q, mask, 10)
+        budget = int(layout.sizes[order[1:3]].sum())  # what 2 probes of the unfiltered search read
+        found, _, buckets = search_cache.nearest(
+            held, q, "cosine", 10, False, search_cache.Scan(order, budget, budget // 4)
+        )
+        # exactly the nearest rows of the partitions it read, and those nearest the query
+        rows = np.concatenate([np.arange(held.offsets[b], held.offsets[b + 1]) for b in order[:buckets]])
+        sims = held.vectors[rows] @ q / held.norms[rows] / np.linalg.norm(q)
+        assert set(found.tolist()) == set(held.row_ids[rows[np.argsort(-sims)[:10]]].tolist())
+        recalls.append(len(set(found.tolist()) & set(exact_ids.tolist())) / 10)
+        read.append(buckets)
+    assert np.mean(read) < layout.count + 1
+    assert np.mean(recalls) >= 0.7  # low-dimensional data: a filter's far rows spread wide

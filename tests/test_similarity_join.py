@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lance
+import numpy as np
 import pytest
 
 import lancesql
@@ -38,6 +39,8 @@ def test_lateral_equals_one_search_per_row(
 ) -> None:
     ds = lance.dataset(str(mnist_root / "mnist.lance"))
     cur = con.cursor()
+    # Lance's search per row, as a single vector_search runs (the partition path is below)
+    cur.execute("SET lancesql.vector_search_join_path = index")
     for k, extra in ((4, ""), (3, ", filter => 'label = 3', nprobes => 2, refine_factor => 3")):
         call = f"vector_search('mnist', 'image_emb', a.image_emb, {k}{extra})"
         sql = "SELECT a.id, s.id, s._distance " + form.format(left=LEFT, call=call)
@@ -85,3 +88,55 @@ def test_where_on_the_left_narrows_the_searches(con: lancesql.Connection) -> Non
     assert got and all(a != n and d < 0.2 for a, n, d in got)
     labels = dict(cur.execute("SELECT id, label FROM mnist").fetchall())
     assert all(labels[a] == 3 and labels[n] == 3 and a < 300 for a, n, _ in got)
+
+
+def exact(ds: lance.LanceDataset, vector: list[float], k: int, where: str | None) -> list[tuple]:
+    """pylance's exact search (cosine, as the table's index): (id, distance) of the k
+    nearest, nearest first."""
+    got = ds.to_table(
+        columns=["id"],
+        filter=where,
+        prefilter=True if where else None,
+        nearest={"column": "image_emb", "q": vector, "k": k, "metric": "cosine", "use_index": False},
+    )
+    return list(zip(got["id"].to_pylist(), got["_distance"].to_pylist(), strict=True))
+
+
+def test_partition_path_is_exact_over_the_probed_partitions(
+    con: lancesql.Connection, mnist_root: Path
+) -> None:
+    """The table read once, each partition compared with every left row probing it:
+    probing every partition, the neighbours and distances are pylance's exact search;
+    probing two, the recall is at least that of Lance's search per row."""
+    ds = lance.dataset(str(mnist_root / "mnist.lance"))
+    left = ds.to_table(columns=["id", "image_emb"], filter="id < 30").to_pylist()
+    cur = con.cursor()
+    for where in (None, "label = 3"):
+        extra = f", filter => '{where}'" if where else ""
+        call = f"vector_search('mnist', 'image_emb', a.image_emb, 4, nprobes => 1000{extra})"
+        sql = f"SELECT a.id, s.id, s._distance FROM mnist AS a, LATERAL {call} AS s WHERE a.id < 30"
+        cur.execute("SET lancesql.vector_search_join_path = partitions")
+        got: dict[int, list[tuple]] = {}
+        for a, b, d in cur.execute(sql).fetchall():
+            got.setdefault(a, []).append((b, d))
+        for row in left:
+            want = exact(ds, row["image_emb"], 4, where)
+            ours = sorted(got[row["id"]], key=lambda r: r[1])
+            assert {b for b, _ in ours} == {b for b, _ in want}
+            np.testing.assert_allclose([d for _, d in ours], [d for _, d in want], atol=1e-5)
+
+    sql = (
+        "SELECT a.id, s.id FROM mnist AS a, LATERAL vector_search('mnist', 'image_emb', "
+        "a.image_emb, 10, nprobes => 2, refine_factor => 2) AS s WHERE a.id < 30"
+    )
+    recall = {}
+    for path in ("partitions", "index"):
+        cur.execute(f"SET lancesql.vector_search_join_path = {path}")
+        found: dict[int, set] = {}
+        for a, b in cur.execute(sql).fetchall():
+            found.setdefault(a, set()).add(b)
+        recall[path] = np.mean(
+            [len(found[r["id"]] & {b for b, _ in exact(ds, r["image_emb"], 10, None)}) / 10 for r in left]
+        )
+    assert recall["partitions"] >= recall["index"] and recall["partitions"] > 0.5
+    cur.execute("RESET lancesql.vector_search_join_path")

@@ -63,6 +63,36 @@ def test_lance_versions_is_the_same_table_and_joins(con: lancesql.Connection) ->
     assert got == [("Append", 3, 5000), ("Create", 1, 1250), ("CreateIndex", 3, 5000)]
 
 
+def test_versions_read_each_transaction_once_and_only_when_shown(
+    wcon: lancesql.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lancesql.udfs import lance_versions
+
+    wcon.execute("CREATE TABLE h AS SELECT id, label FROM mnist WHERE id < 10")
+    wcon.execute("INSERT INTO h SELECT id, label FROM mnist WHERE id BETWEEN 10 AND 19")
+    read: list[int] = []
+    describe = lance_versions.describe_operation
+
+    def counted(ds: lance.LanceDataset, version: int) -> tuple[str | None, str | None]:
+        read.append(version)
+        return describe(ds, version)
+
+    monkeypatch.setattr(lance_versions, "describe_operation", counted)
+    # the versions without their operations: manifests only
+    assert rows(wcon, "SELECT version, rows FROM lance_versions('h') ORDER BY version") == [(1, 10), (2, 20)]
+    assert read == []
+    first = rows(wcon, "SHOW VERSIONS FROM h")
+    assert [(r[0], r[3], r[4]) for r in first] == [
+        (1, "Create", "10 rows written"),
+        (2, "Append", "10 rows written"),
+    ]
+    assert sorted(read) == [1, 2]
+    wcon.execute("DELETE FROM h WHERE id < 5")
+    again = rows(wcon, "SHOW VERSIONS FROM h")
+    assert again[:2] == first and again[2][3] == "Delete"
+    assert sorted(read) == [1, 2, 3]  # only the new version's transaction was read
+
+
 def test_a_timestamp_from_show_versions_selects_that_version(con: lancesql.Connection) -> None:
     stamp = rows(con, "SELECT timestamp FROM lance_versions('mnist') WHERE version = 2")[0][0]
     assert rows(con, "SELECT count(*) FROM mnist AT (TIMESTAMP => ?)", [stamp]) == [(2500,)]

@@ -3,6 +3,9 @@ history, tags and indices as tables, to join on or to read with ``SHOW VERSIONS`
 ``SHOW TAGS`` and ``SHOW INDEXES``.
 
 Everything here comes from manifests and transaction files; no data file is read.
+A version's operation never changes, so it is read from its transaction file once per
+process (cached by path, version and commit time) and only when the query reads the
+``operation`` or ``detail`` column: a long history lists at the cost of its manifests.
 Timestamps are naive, in the machine's local time: that is how Lance reports a
 version's time, and how ``AT (TIMESTAMP => '...')`` reads one, so a time copied from
 ``SHOW VERSIONS`` selects that version.
@@ -11,6 +14,8 @@ version's time, and how ``AT (TIMESTAMP => '...')`` reads one, so a time copied 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import lance
@@ -64,8 +69,17 @@ def _latest(
     return resolved, catalog.latest(resolved)
 
 
-def versions_table(ds: lance.LanceDataset) -> pa.Table:
-    """One row per kept version of ``ds``: number, time, rows, and the operation that made it."""
+#: (path, version, commit time) -> (operation, detail): a version never changes; the
+#: time tells apart a table dropped and made again at the same path.
+_OPERATIONS: OrderedDict[tuple[str, int, Any], tuple[str | None, str | None]] = OrderedDict()
+_OPERATIONS_LOCK = threading.Lock()
+_OPERATIONS_KEPT = 65_536
+
+
+def versions_table(ds: lance.LanceDataset, columns: list[str] | None = None) -> pa.Table:
+    """One row per kept version of ``ds``: number, time, rows, and the operation that made
+    it (read only when ``columns``, the columns wanted, holds ``operation`` or ``detail``)."""
+    operations = columns is None or bool({"operation", "detail"} & set(columns))
     tags: dict[int, list[str]] = {}
     branch = split_branch(str(ds.uri).rstrip("/"))[1]
     for name, info in ds.tags.list().items():
@@ -77,7 +91,7 @@ def versions_table(ds: lance.LanceDataset) -> pa.Table:
         number = int(entry["version"])
         meta = entry.get("metadata") or {}
         total = meta.get("total_rows")
-        operation, detail = describe_operation(ds, number)
+        operation, detail = _operation(ds, number, entry["timestamp"]) if operations else (None, None)
         rows.append(
             {
                 "version": number,
@@ -89,6 +103,21 @@ def versions_table(ds: lance.LanceDataset) -> pa.Table:
             }
         )
     return pa.Table.from_pylist(rows, schema=VERSIONS_SCHEMA)
+
+
+def _operation(ds: lance.LanceDataset, version: int, timestamp: Any) -> tuple[str | None, str | None]:
+    """:func:`describe_operation`, cached for the process."""
+    key = (str(ds.uri), version, timestamp)
+    with _OPERATIONS_LOCK:
+        known = _OPERATIONS.get(key)
+    if known is not None:
+        return known
+    known = describe_operation(ds, version)
+    with _OPERATIONS_LOCK:
+        _OPERATIONS[key] = known
+        while len(_OPERATIONS) > _OPERATIONS_KEPT:
+            _OPERATIONS.popitem(last=False)
+    return known
 
 
 def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None, str | None]:
@@ -260,13 +289,15 @@ def local_time(value: Any) -> dt.datetime | None:
     return value
 
 
-@table_function("lance_versions")
-def lance_versions(session: Session, uri: str, branch: str | None = None) -> pa.Table:
+@table_function("lance_versions", projects=True)
+def lance_versions(
+    session: Session, uri: str, branch: str | None = None, *, columns: list[str] | None = None
+) -> pa.Table:
     """The versions of a table (name or URI), of ``branch`` when given: ``version,
     timestamp, rows, operation, detail, tags``, oldest first; versions removed by cleanup
     are not listed."""
     _, ds = _latest(session, uri, "lance_versions", branch)
-    return versions_table(ds)
+    return versions_table(ds, columns)
 
 
 @table_function("lance_tags")

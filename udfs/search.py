@@ -27,10 +27,11 @@ os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 declare(
     "vector_search_exact_rows",
-    10_000,
+    1_000,
     int,
     "A filtered vector_search whose filter keeps at most this many rows searches them "
-    "exactly (flat) instead of through the vector index.",
+    "exactly (flat) without planning; above it the planner chooses the index or an exact "
+    "search by their estimated cost.",
 )
 declare(
     "vector_search_refine_factor",
@@ -39,10 +40,6 @@ declare(
     "refine_factor of an index search that gives none: the candidates are re-ranked with "
     "exact distances, so _distance is exact (0 turns it off: PQ-approximate distances).",
 )
-
-#: From this many times the planned nprobes on, a filtered index search reads the matching
-#: rows into memory instead (when they fit in ``vector_search_cache_bytes``).
-_WIDE = 2
 
 #: Metric names users may write, to Lance's.
 METRICS = {"cosine": "cosine", "l2": "l2", "euclidean": "l2", "dot": "dot", "hamming": "hamming"}
@@ -183,7 +180,7 @@ def count_matching(ds: lance.LanceDataset, filter: str) -> int:
 class Plan:
     """How one vector search runs."""
 
-    path: str  # "exact" or "index"
+    path: str  # "exact", "index" or "cached"
     nearest: dict[str, Any]
     reason: str
     matching: int | None = None
@@ -191,6 +188,10 @@ class Plan:
     probed: tuple[tuple[int, int, int], ...] = ()
     #: the matching rows' vectors in memory, when the search runs over them ("cached")
     cached: search_cache.Cached | None = None
+    #: which of ``cached``'s rows the search compares (None: all of them)
+    scan: search_cache.Scan | None = None
+    #: the planner's estimate of its time, in microseconds (0: not estimated)
+    cost: float = 0.0
 
 
 def plan_search(
@@ -233,31 +234,80 @@ def plan_search(
         refine_factor = int(session.settings.get("vector_search_refine_factor")) or None
     if refine_factor is not None:
         nearest["refine_factor"] = refine_factor
+    costs = search_plan.Costs(float(session.settings.get("vector_search_exact_cost")), len(vector))
+    planned = nprobes or int(session.settings.get("vector_search_default_nprobes"))
 
-    def exact(reason: str, matching: int | None = None, load: bool = True) -> Plan:
+    def exact(reason: str, matching: int | None = None) -> Plan:
         flat = {key: value for key, value in nearest.items() if key != "refine_factor"}
-        plan = Plan("exact", {**flat, "use_index": False}, reason, matching)
-        return in_memory(plan, load) or plan
+        if matching is None and cache and filter is not None:
+            matching = count_matching(ds, filter)
+        cost = costs.exact(matching) if matching is not None else 0.0
+        plan = Plan("exact", {**flat, "use_index": False}, reason, matching, cost=cost)
+        return in_memory(plan) or plan
 
-    def in_memory(plan: Plan, load: bool) -> Plan | None:
-        """The plan over the cached matching rows, when held (or ``load``ed now)."""
-        if not cache or filter is None or metric not in search_cache.METRICS:
+    def in_memory(plan: Plan, layout: search_plan.IvfLayout | None = None) -> Plan | None:
+        """The plan over the matching rows held in memory, when they are held, or when
+        reading them now is estimated to pay: at once (cheaper than ``plan`` even with
+        the read), or on this filter's second search (its later searches will reuse them).
+        An exact ``plan`` compares every held row; an index plan the partitions nearest
+        the query (:class:`lancesql.udfs.search_cache.Scan`), unless comparing every
+        held row is estimated no dearer."""
+        if not cache or filter is None or metric not in search_cache.METRICS or not plan.cost:
             return None
         cap = int(session.settings.get("vector_search_cache_bytes"))
         if cap <= 0:
             return None
         held = search_cache.lookup(ds, filter, column)
-        how = "cached"
-        if held is None:
-            rows = plan.matching if plan.matching is not None else count_matching(ds, filter)
-            if not load or not search_cache.fits(rows, len(vector), cap):
+        rows = (
+            held.row_ids.size
+            if held is not None
+            else (plan.matching if plan.matching is not None else count_matching(ds, filter))
+        )
+        scan = None
+        scanned = rows
+        grouped_ok = layout is not None and (held is None or held.buckets == layout.count + 1)
+        if layout is not None and grouped_ok and costs.cached(rows) > plan.cost:
+            order = search_plan.centroid_order(layout, vector, metric)
+            budget = max(int(layout.sizes[order[: max(planned, 1)]].sum()), k)
+            # the rows outside the index first: Lance searches them too
+            scan = search_cache.Scan(np.append(layout.count, order), budget, max(budget // 4, 1))
+            scanned = min(rows, budget + budget // 4)
+        cost = costs.cached(scanned)
+        if held is not None:
+            how = "cached"
+            if cost >= plan.cost:
                 return None
-            held = search_cache.load(ds, filter, column, cap)
+        else:
+            if not search_cache.fits(rows, len(vector), cap):
+                return None
+            read = costs.load(rows)
+            searches = search_cache.asked(ds, filter, column)
+            if read + cost <= plan.cost:
+                how = f"read now (estimated {read / 1000:,.1f} ms) and cached"
+            elif searches >= 2 and cost < plan.cost:
+                how = (
+                    f"read now (estimated {read / 1000:,.1f} ms; search {searches} "
+                    "with this filter: the next ones reuse them) and cached"
+                )
+            else:
+                return None
+            grouped = None if layout is None else (layout.row_ids, layout.partitions, layout.count)
+            held = search_cache.load(ds, filter, column, cap, grouped)
             if held is None:
                 return None
-            how = "read now and cached"
-        reason = f"exact over {len(held.row_ids)} {how} matching rows ({plan.path} plan: {plan.reason})"
-        return Plan("cached", plan.nearest, reason, plan.matching, cached=held)
+        if scan is None:
+            what = f"exact over all {len(held.row_ids)} {how} matching rows"
+        else:
+            what = (
+                f"exact over the {how} matching rows ({len(held.row_ids)}) of the partitions "
+                f"nearest the query: at least {scan.budget} rows (as many as the unfiltered "
+                f"search reads), then {scan.window} more while they add to the {k} nearest"
+            )
+        reason = (
+            f"{what}; estimated {cost / 1000:,.1f} ms against {plan.cost / 1000:,.1f} ms for "
+            f"the {plan.path} plan ({plan.reason})"
+        )
+        return Plan("cached", plan.nearest, reason, plan.matching, (), held, scan, cost)
 
     if index is None:
         return exact(f"no vector index on {column!r}")
@@ -289,7 +339,6 @@ def plan_search(
             f"(> vector_search_exact_rows = {limit}): index {index.name!r}",
             matching,
         )
-    planned = nprobes or int(session.settings.get("vector_search_default_nprobes"))
     probe = plan_probes(
         layout,
         search_plan.matching(ds, index.name, layout, filter),
@@ -299,14 +348,14 @@ def plan_search(
         k,
         planned,
         refine_factor,
-        float(session.settings.get("vector_search_exact_cost")),
+        costs,
     )
     if probe.path == "exact":
         return exact(probe.reason, matching)
     nearest["nprobes"] = probe.nprobes
     if probe.refine_factor is not None:
         nearest["refine_factor"] = probe.refine_factor
-    plan = Plan("index", nearest, f"index {index.name!r}: {probe.reason}", matching, probe.probed)
-    # probing many more partitions than without a filter (the matching rows lie away from
-    # the query): reading the matching rows once pays for itself over the next queries
-    return in_memory(plan, probe.nprobes >= _WIDE * planned) or plan
+    plan = Plan(
+        "index", nearest, f"index {index.name!r}: {probe.reason}", matching, probe.probed, cost=probe.cost
+    )
+    return in_memory(plan, layout) or plan

@@ -1,11 +1,20 @@
 """Many vector searches at once: the right-hand side of a similarity join.
 
-``LATERAL vector_search(...)`` searches once per left row. Doing that as one Lance call
-per row costs a Python round trip, a scanner and a plan per row; Lance instead takes a
-2-d ``q`` and runs a batch of searches in one call (adding ``query_index``). The queries
-are planned one by one (a filtered search probes partitions chosen for its own vector,
-see :mod:`lancesql.udfs.search_plan`), grouped by plan, and each group goes to Lance in chunks
-run on several threads (Lance's searches release the GIL).
+``LATERAL vector_search(...)`` searches once per left row. The queries are planned one by
+one (a filtered search probes partitions chosen for its own vector, see
+:mod:`lancesql.udfs.search_plan`), then answered in one of two ways, whichever the
+planner's estimate of their time (:class:`lancesql.udfs.search_plan.Costs`) says is
+cheaper:
+
+- ``partitions``: the table's vectors read once, each partition compared with every
+  query that probes it in one matrix product (:mod:`lancesql.udfs.search_batch`): exact
+  distances over the same partitions Lance would probe. Reading the table costs the
+  same for ten queries as for ten thousand, so it pays for many queries.
+- ``index``: Lance's own searches, grouped by plan, a batch of query vectors per call
+  (a 2-d ``q``; Lance adds ``query_index``), the batches run on several threads (Lance's
+  searches release the GIL). Few queries.
+
+``vector_search_join_path`` forces either.
 """
 
 from __future__ import annotations
@@ -20,23 +29,44 @@ import pyarrow as pa
 from lancesql.catalog import VersionRef
 from lancesql.errors import NotSupportedError, ProgrammingError, lance_error
 from lancesql.settings import declare
+from lancesql.udfs import search_batch, search_cache
 from lancesql.udfs.registry import Session
 from lancesql.udfs.search import (
+    Plan,
     check_k,
     check_positive,
+    count_matching,
     field_of,
     is_vector,
     open_table,
     plan_search,
     query_vector,
     read_columns,
+    vector_index,
 )
+from lancesql.udfs.search_plan import Costs, ivf_layout
+
+
+def _join_path(value: str) -> str:
+    path = str(value).strip().lower()
+    if path not in ("auto", "partitions", "index"):
+        raise ValueError(f"vector_search_join_path must be auto, partitions or index; got {value!r}")
+    return path
+
 
 declare(
     "vector_search_batch_size",
     64,
     int,
     "How many query vectors a similarity join (LATERAL vector_search) hands Lance per call.",
+)
+declare(
+    "vector_search_join_path",
+    "auto",
+    _join_path,
+    "How a similarity join (LATERAL vector_search) searches: auto (by estimated cost), "
+    "partitions (the table read once, each IVF partition compared with all the queries "
+    "probing it, exact distances) or index (Lance's search per query, in batches).",
 )
 declare(
     "vector_search_threads",
@@ -90,14 +120,19 @@ def search_many(
     groups: dict[tuple[Any, ...], list[int]] = {}
     plans: dict[tuple[Any, ...], dict[str, Any]] = {}
     plan = None
+    all_plans: list[Plan] = []
     for i, vector in enumerate(vectors):
         if plan is None or filter is not None:  # without a filter the plan is the same for all
             plan = plan_search(
                 session, ds, column, vector, k, filter, metric, nprobes, refine_factor, use_index
             )
+        all_plans.append(plan)
         key = tuple(sorted((n, v) for n, v in plan.nearest.items() if n != "q"))
         groups.setdefault(key, []).append(i)
         plans[key] = plan.nearest
+    found = _by_partitions(session, ds, column, vectors, all_plans, k, filter, wanted)
+    if found is not None:
+        return found
     size = max(1, int(session.settings.get("vector_search_batch_size")))
     chunks = [
         (key, members[start : start + size])
@@ -156,3 +191,58 @@ def search_many(
 def _empty(ds: Any, wanted: list[str]) -> pa.Table:
     fields = [ds.schema.field(n) for n in wanted if n != "_distance"]
     return pa.schema([*fields, pa.field("_distance", pa.float32())]).empty_table()
+
+
+def _by_partitions(
+    session: Session,
+    ds: Any,
+    column: str,
+    vectors: list[np.ndarray],
+    plans: list[Plan],
+    k: int,
+    filter: str | None,
+    wanted: list[str],
+) -> pa.Table | None:
+    """The searches answered partition by partition (:mod:`lancesql.udfs.search_batch`),
+    when the setting or the cost estimate says so; None to search with Lance instead."""
+    choice = str(session.settings.get("vector_search_join_path"))
+    if choice == "index" or not vectors or QUERY_INDEX in ds.schema.names:
+        return None
+    metric = plans[0].nearest["metric"]
+    if metric not in search_cache.METRICS or any("minimum_nprobes" in p.nearest for p in plans):
+        return None  # Lance's own distances, or an index whose partitions are not known
+    index = vector_index(ds, column)
+    layout = ivf_layout(ds, index.name) if index is not None else None
+    default = int(session.settings.get("vector_search_default_nprobes"))
+    everything = layout.count if layout is not None else 1
+    nprobes = np.array(
+        [p.nearest.get("nprobes", default) if p.path == "index" else everything for p in plans], np.int64
+    )
+    held = search_cache.lookup(ds, filter, column) if filter is not None else None
+    total = ds.count_rows()
+    rows = len(held.row_ids) if held is not None else (count_matching(ds, filter) if filter else total)
+    costs = Costs(float(session.settings.get("vector_search_exact_cost")), len(vectors[0]))
+    share = np.minimum(nprobes, everything) / everything  # the rows each query compares, about
+    batched = (0.0 if held is not None else costs.load(rows)) + costs.batched(int((share * rows).sum()))
+    per_query = 0.0
+    for plan, probed in zip(plans, share, strict=True):
+        if plan.cost:
+            per_query += plan.cost
+        elif plan.path == "index":
+            per_query += costs.index(int(probed * total), k * int(plan.nearest.get("refine_factor") or 1))
+        else:
+            per_query += costs.exact(rows)
+    if choice == "auto" and batched >= per_query:
+        return None
+    query, row_ids, distances = search_batch.search(
+        ds, column, np.stack(vectors).astype(np.float32), k, metric, filter, layout, nprobes, held
+    )
+    columns = [c for c in wanted if c != "_distance"]
+    unique, position = np.unique(row_ids, return_inverse=True)
+    if len(unique):
+        rows_read = ds._take_rows(pa.array(unique, pa.uint64()), columns=columns)
+        result = rows_read.take(pa.array(position, pa.int64()))
+    else:
+        result = _empty(ds, wanted).select(columns)
+    result = result.append_column("_distance", pa.array(distances, pa.float32()))
+    return result.add_column(0, QUERY_INDEX, pa.array(query, pa.int64()))

@@ -24,9 +24,14 @@ matching rows lie near the query, since rows away from the query are all about a
 from it and its k nearest among them spread over more partitions (measured); the refine
 factor is raised in the same proportion, as PQ distances rank such rows less surely.
 
-Then the cheaper of two plans runs, by an estimate of the work: the index over those
-partitions (a PQ code compared per row in them, plus the refined candidates read in
-full) or an exact search over the matching rows (each read in full and compared).
+Then the cheapest plan runs, by an estimate of its time (:class:`Costs`, in microseconds,
+measured on the benchmark machine for 512-d vectors and scaled by the dimension): the
+index over those partitions (a fixed cost, a PQ code compared per row in them, and the
+refined candidates read in full), Lance's exact search over the matching rows (each read
+in full and compared), or, when the matching rows' vectors are held in memory
+(:mod:`lancesql.udfs.search_cache`), an exact scan of the matching rows in the partitions
+nearest the query: walked in the same order until they hold as many matching rows as
+the unfiltered search reads (its ``nprobes`` nearest partitions' rows), at least k.
 """
 
 from __future__ import annotations
@@ -53,22 +58,63 @@ declare(
 )
 declare(
     "vector_search_exact_cost",
-    8.0,
+    11.0,
     float,
-    "The planner's cost of reading and comparing one row exactly, in units of comparing "
-    "one row's PQ code in a probed partition: a filtered search runs exactly when its "
-    "matching rows times this cost is below the index search's estimate.",
+    "The planner's estimate of the microseconds Lance's exact prefiltered search spends "
+    "on each matching row of 512 dimensions (read in full and compared): a filtered "
+    "search runs exactly when that is below the index search's estimate.",
 )
-
-#: Estimated cost of one refined candidate (a random read of a full vector), in PQ units.
-_REFINE_COST = 40.0
-#: Fixed cost of an index search (opening partitions, the plan), in PQ units.
-_INDEX_SETUP = 2_000.0
 #: How many more partitions of matching rows a search probes when none lie near the
 #: query (measured: the k nearest far rows spread over several times nprobes partitions).
 _AWAY = 5.0
 #: From this (squared) density ratio near the query on, the matching rows count as near.
 _LOCAL = 0.8
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Estimated microseconds of each plan's steps, for rows of ``dim`` dimensions.
+
+    Measured on the benchmark machine (2 cores, 512-d float32, 200,000 rows): a Lance
+    index search costs ~6 ms however few partitions it probes, ~0.1 us per row of the
+    probed partitions (PQ codes) and ~15 us per refined candidate (a random read); its
+    exact prefiltered search ~7 ms and ~11 us per matching row; reading the matching rows into
+    memory ~5 us per row; comparing a held row ~0.4 us (one matrix-vector product,
+    memory-bound); a held row against one more query in a matrix-matrix product
+    ~0.04 us. The per-row costs of full vectors scale with the dimension."""
+
+    exact_row: float = 11.0
+    dim: int = 512
+
+    index_setup: float = 6_000.0
+    pq_row: float = 0.1
+    refine: float = 15.0
+    exact_setup: float = 7_000.0
+    cached_setup: float = 1_000.0
+
+    @property
+    def scale(self) -> float:
+        return max(self.dim, 1) / 512
+
+    def index(self, scanned: int, candidates: int) -> float:
+        """A Lance index search reading ``scanned`` rows' PQ codes, refining ``candidates``."""
+        return self.index_setup + self.pq_row * scanned + self.refine * candidates
+
+    def exact(self, matching: int) -> float:
+        """Lance's exact prefiltered search over ``matching`` rows."""
+        return self.exact_setup + self.exact_row * self.scale * matching
+
+    def load(self, rows: int) -> float:
+        """Reading ``rows`` rows' vectors into memory."""
+        return 5.0 * self.scale * rows
+
+    def cached(self, scanned: int) -> float:
+        """An exact scan of ``scanned`` rows held in memory (and reading the k found)."""
+        return self.cached_setup + 0.4 * self.scale * scanned
+
+    def batched(self, scanned: int) -> float:
+        """``scanned`` (row, query) pairs compared in matrix-matrix products."""
+        return 0.04 * self.scale * scanned
 
 
 @dataclass(frozen=True)
@@ -105,6 +151,8 @@ class Probe:
     refine_factor: int | None = None
     #: (partition, rows in it, matching rows in it) for each probed partition, in order.
     probed: tuple[tuple[int, int, int], ...] = ()
+    #: the estimated microseconds of the plan chosen
+    cost: float = 0.0
 
 
 _LOCK = threading.Lock()
@@ -224,7 +272,7 @@ def plan_probes(
     k: int,
     nprobes: int,
     refine_factor: int | None,
-    exact_cost: float,
+    costs: Costs,
 ) -> Probe:
     """Choose between the index over enough partitions and an exact search (see above)."""
     order = centroid_order(layout, query, metric)
@@ -259,22 +307,22 @@ def plan_probes(
     if refine_factor is not None:
         refine = round(refine_factor * (1 + _AWAY * (1 - local) / 2))
     candidates = k * (refine or 1)
-    index_cost = _INDEX_SETUP + scanned + candidates * _REFINE_COST
-    flat_cost = rows.total * exact_cost
+    index_cost = costs.index(scanned, candidates)
+    flat_cost = costs.exact(rows.total)
     probed = tuple((int(order[i]), int(sizes[i]), int(hits[i])) for i in range(probes))
     why = (
         f"{rows.total} of {table_rows} rows match; the {nprobes} partitions nearest the "
         f"query hold {int(hits[:nprobes].sum())} of them; probing {probes} partitions "
         f"({scanned} rows, {int(seen[probes - 1])} matching) sees {wanted:.0f} partitions of "
         f"matching rows (near the query they are {local:.0%} as dense as in the table, "
-        f"squared); estimated cost "
-        f"{index_cost:,.0f} (index) vs {flat_cost:,.0f} (exact over the matching rows)"
+        f"squared); estimated "
+        f"{index_cost / 1000:,.1f} ms (index) vs {flat_cost / 1000:,.1f} ms (exact over the matching rows)"
     )
     if flat_cost < index_cost:
-        return Probe("exact", probes, why)
+        return Probe("exact", probes, why, cost=flat_cost)
     if refine is not None and refine != refine_factor:
         why += f"; refine_factor {refine_factor} -> {refine} (matching rows away from the query)"
-    return Probe("index", probes, why, refine, probed)
+    return Probe("index", probes, why, refine, probed, index_cost)
 
 
 def describe(probed: tuple[tuple[int, int, int], ...], limit: int = 40) -> str:
@@ -282,3 +330,19 @@ def describe(probed: tuple[tuple[int, int, int], ...], limit: int = 40) -> str:
     parts = [f"{p}:{m}/{n}" for p, n, m in probed[:limit]]
     more = f" ... ({len(probed) - limit} more)" if len(probed) > limit else ""
     return " ".join(parts) + more
+
+
+def scan_partitions(
+    layout: IvfLayout, per_partition: np.ndarray, query: np.ndarray, metric: str, k: int, nprobes: int
+) -> np.ndarray:
+    """The partitions an exact scan of held matching rows reads for ``query``: in
+    centroid order until they hold as many matching rows as the unfiltered search reads
+    (the rows of its ``nprobes`` nearest partitions) and at least ``k``, and at least
+    ``nprobes`` partitions; ``per_partition`` counts the held rows of each partition."""
+    order = centroid_order(layout, query, metric)
+    nprobes = max(1, min(nprobes, layout.count))
+    budget = max(int(layout.sizes[order[:nprobes]].sum()), k)
+    seen = np.cumsum(per_partition[order])
+    enough = (seen >= min(budget, int(seen[-1]))) & (np.arange(1, len(order) + 1) >= nprobes)
+    probes = int(np.argmax(enough)) + 1
+    return order[:probes]

@@ -26,8 +26,8 @@ from lancesql.udfs.search import (
     read_columns,
     vector_index,
 )
-from lancesql.udfs.search_cache import Cached, nearest
-from lancesql.udfs.search_plan import describe
+from lancesql.udfs.search_cache import Cached, Scan, nearest
+from lancesql.udfs.search_plan import describe, ivf_layout
 
 
 @table_function("vector_search", projects=True, predicates=("filter",))
@@ -100,6 +100,7 @@ def vector_search(
             raise ProgrammingError(f"{name}(): with_ties must be true or false; got {with_ties!r}")
         fetch = k + 1 if with_ties else k
         scanner = None
+        read = 0
         while plan.cached is None:
             scanner = ds.scanner(
                 columns=wanted,
@@ -122,7 +123,9 @@ def vector_search(
                 break
             fetch *= 2
         if plan.cached is not None:
-            result = _take_nearest(ds, plan.cached, vector, plan.nearest["metric"], k, with_ties, wanted)
+            result, read = _take_nearest(
+                ds, plan.cached, vector, plan.nearest["metric"], k, with_ties, wanted, plan.scan
+            )
     except (OSError, ValueError) as exc:
         what = f"{name}(): the filter {filter!r} failed" if filter else f"{name}() failed"
         raise lance_error(exc, what) from exc
@@ -137,6 +140,17 @@ def vector_search(
                 details[key] = str(plan.nearest[key])
         if plan.probed and plan.cached is None:
             details["partitions probed (partition:matching/rows)"] = describe(plan.probed)
+        elif plan.scan is not None and plan.cached is not None:
+            held = plan.cached.per_bucket
+            sizes = _partition_sizes(ds, column)
+            scanned = tuple(
+                (int(b), int(sizes[b]) if b < len(sizes) else int(held[b]), int(held[b]))
+                for b in plan.scan.order[:read]
+                if b < len(sizes)
+            )
+            details["partitions compared in memory (partition:matching/rows)"] = (
+                f"{len(scanned)} of {len(sizes)}: " + describe(scanned)
+            )
         index = vector_index(ds, column)
         if index is not None:
             details["vector index"] = f"{index.name} ({index.index_type}, {index.metric})"
@@ -152,12 +166,24 @@ def _take_nearest(
     k: int,
     with_ties: bool,
     wanted: list[str],
-) -> pa.Table:
-    """The nearest rows among the cached matching rows, read by row id, nearest first."""
-    row_ids, distances = nearest(cached, vector, metric, k, with_ties)
+    scan: Scan | None,
+) -> tuple[pa.Table, int]:
+    """The nearest rows among the cached matching rows (those ``scan`` reads), read by
+    row id, nearest first; and how many buckets were read."""
+    row_ids, distances, read = nearest(cached, vector, metric, k, with_ties, scan)
     columns = [c for c in wanted if c != "_distance"]
     if len(row_ids):
-        rows = ds._take_rows(pa.array(row_ids, pa.uint64()), columns=columns)
+        # read in row order (fewer, more sequential reads), then put back in distance order
+        order = np.argsort(row_ids, kind="stable")
+        rows = ds._take_rows(pa.array(row_ids[order], pa.uint64()), columns=columns)
+        rows = rows.take(pa.array(np.argsort(order, kind="stable")))
     else:
         rows = ds.schema.empty_table().select(columns)
-    return rows.append_column("_distance", pa.array(distances, pa.float32()))
+    return rows.append_column("_distance", pa.array(distances, pa.float32())), read
+
+
+def _partition_sizes(ds: lance.LanceDataset, column: str) -> np.ndarray:
+    """The rows in each partition of ``column``'s IVF index (for EXPLAIN)."""
+    index = vector_index(ds, column)
+    layout = ivf_layout(ds, index.name) if index is not None else None
+    return layout.sizes if layout is not None else np.empty(0, np.int64)

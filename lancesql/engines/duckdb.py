@@ -244,6 +244,10 @@ class DuckDBCursor:
         self._cursor.close()
 
 
+#: DuckDB optimizers that guess wrong without column statistics (see DuckDBEngine).
+_DISABLED_OPTIMIZERS = "partial_aggregate_pushdown"
+
+
 class DuckDBEngine:
     """One in-memory DuckDB database per lancesql connection."""
 
@@ -253,6 +257,13 @@ class DuckDBEngine:
 
     def __init__(self) -> None:
         self._db = duckdb.connect(":memory:")
+        # DuckDB's partial aggregate pushdown groups a join's side by the join key before
+        # the join when it guesses that shrinks it; with Parquet's min/max it sees a key
+        # is (near) unique and does not, but a Lance scan gives it only a row count, so it
+        # grouped a million-row side by a unique key before every aggregate over a join
+        # (the laion three-table join: 2.6x the time over Parquet). Off, the plans over
+        # Lance are the plans over Parquet (benchmarks/bench_laion_joins.py).
+        self._db.execute(f"SET GLOBAL disabled_optimizers = '{_DISABLED_OPTIMIZERS}'")
         self._functions: dict[str, ScalarFunction] = {}
 
     def cursor(self, session: Session) -> DuckDBCursor:

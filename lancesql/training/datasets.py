@@ -183,7 +183,7 @@ class QueryIterableDataset(torch.utils.data.IterableDataset):
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if os.getpid() != self._pid:  # a forked DataLoader worker: run the query in a helper
-            helper = LanceHelper()
+            helper = LanceHelper(query=True)
             try:
                 helper.call("query", self._connect_args(), self.sql, self.params)
                 while (batch := helper.call("next")) is not None:

@@ -10,10 +10,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import lance
 import pyarrow as pa
 
 from lancesql.connection import Connection, connect
+from lancesql.training import take_server
 
 
 def reconnect(root: str, engine: str, storage_options: Any, settings: Any) -> Connection:
@@ -31,16 +31,19 @@ class LanceHelper:
     each forked worker starts one fresh interpreter (a plain subprocess: DataLoader
     workers are daemons, which multiprocessing forbids to have children) and asks it
     for Arrow data over a pipe. It exits when the worker closes the pipe or dies.
+
+    ``query=False`` (rows by id, the map-style dataset) runs :mod:`take_server` as a
+    script, which imports Lance alone; ``query=True`` (a query's batches, the iterable
+    form) imports lancesql to run the query.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, query: bool = False) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", "from lancesql.training.helper import serve; serve()"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+        if query:
+            command = [sys.executable, "-c", "from lancesql.training.helper import serve; serve()"]
+        else:
+            command = [sys.executable, take_server.__file__]
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
     def call(self, op: str, *args: Any) -> Any:
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -65,39 +68,20 @@ class LanceHelper:
             self.close()
 
 
+class Batches:
+    """``query`` runs a query; each ``next`` then gives its next batch (None at the end)."""
+
+    def __init__(self) -> None:
+        self.reader: Iterator[pa.RecordBatch] | None = None
+
+    def query(self, connect_args: Any, sql: str, params: Any) -> None:
+        self.reader = iter(reconnect(*connect_args).cursor().execute(sql, params).fetch_record_batch())
+
+    def next(self) -> pa.RecordBatch | None:
+        return next(self.reader, None) if self.reader is not None else None
+
+
 def serve() -> None:
-    """The helper's loop: requests in on stdin, pickled results out on stdout."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    datasets: dict[tuple[str, int], lance.LanceDataset] = {}
-    reader: Iterator[pa.RecordBatch] | None = None
-    while True:
-        try:
-            op, args = pickle.load(stdin)
-        except EOFError:
-            return
-        try:
-            if op == "take":
-                uri, version, options, ids, columns = args
-                key = (uri, version)
-                if key not in datasets:
-                    datasets[key] = lance.dataset(uri, version=version, storage_options=options)
-                result: Any = datasets[key]._take_rows(ids, columns=columns)
-            elif op == "query":
-                connect_args, sql, params = args
-                reader = iter(
-                    reconnect(*connect_args).cursor().execute(sql, params).fetch_record_batch()
-                )
-                result = None
-            else:
-                result = next(reader, None) if reader is not None else None
-            reply: tuple[bool, Any] = (True, result)
-        except Exception as exc:
-            reply = (False, exc)
-        try:
-            data = pickle.dumps(reply, protocol=5)
-        except Exception:  # an exception that does not pickle
-            data = pickle.dumps(
-                (False, OSError(f"{type(reply[1]).__name__}: {reply[1]}")), protocol=5
-            )
-        stdout.write(data)
-        stdout.flush()
+    """The helper's loop for a query's batches (and rows by id)."""
+    batches = Batches()
+    take_server.serve({"take": take_server.Takes(), "query": batches.query, "next": batches.next})
