@@ -412,6 +412,11 @@ CLIENT_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.skipif(
+    os.environ.get("LANCESQL_TEST_RAY_CLIENT") != "1",
+    reason="set LANCESQL_TEST_RAY_CLIENT=1: the Ray Client server's per-client process took "
+    "over 150 s to start on a busy 2-core machine, so CI does not run this test",
+)
 def test_ray_client_address(cluster: Cluster, base: Path, tmp_path: Path) -> None:
     """``executor = 'ray://host:port'``: a driver in another process (a user's script)
     joins the cluster through its Ray Client server; its backfills (by the engine and
