@@ -83,6 +83,6 @@ class Requirements(SuiteRequirements):
     # ... and what it does not, beyond SQLAlchemy's defaults.
     index_ddl_if_exists = closed("CREATE INDEX has no IF NOT EXISTS: use WITH (replace = true)")
     fetch_expression = closed("OFFSET/FETCH take a number or a parameter, not an expression")
-    fetch_ties = closed("FETCH ... WITH TIES is not honoured yet: lancesql returns n rows, ties dropped")
+    fetch_ties = opn()
     fetch_percent = closed("no FETCH ... PERCENT")
     temporary_views = closed("the suite's temporary views are over temporary tables, which lancesql has not")
