@@ -191,14 +191,22 @@ def distances(vectors: np.ndarray, norms: np.ndarray, queries: np.ndarray, metri
     rows, float32, NaN where undefined (a zero vector under cosine). ``l2`` comes from
     |v|^2 - 2 v.q + |q|^2, which cancels digits: rank by it, then :func:`l2_exact`."""
     q = np.asarray(queries, dtype=np.float32).reshape(-1, vectors.shape[1])
-    dots = q @ vectors.T
+    q_norm, q_square = np.linalg.norm(q, axis=1)[:, None], (q * q).sum(axis=1)[:, None]
+    return _from_dots(q @ vectors.T, norms[None, :], q_norm, q_square, metric)
+
+
+def _from_dots(
+    dots: np.ndarray, norms: np.ndarray, q_norm: Any, q_square: Any, metric: str
+) -> np.ndarray:
+    """Lance's distance from the dot products of queries and rows, the rows' norms and the
+    queries' norms and squared norms (each shaped to broadcast against ``dots``)."""
     if metric == "cosine":
-        scale = np.linalg.norm(q, axis=1)[:, None] * norms[None, :]
+        scale = q_norm * norms
         with np.errstate(divide="ignore", invalid="ignore"):
             return (1 - dots / np.where(scale == 0, np.float32(np.nan), scale)).astype(np.float32)
     if metric == "dot":
         return (1 - dots).astype(np.float32)
-    return (norms[None, :] ** 2 - 2 * dots + (q * q).sum(axis=1)[:, None]).astype(np.float32)
+    return (norms**2 - 2 * dots + q_square).astype(np.float32)
 
 
 def l2_exact(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -299,13 +307,7 @@ def _distances(cached: Cached, spans: list[tuple[int, int]], q: np.ndarray, metr
     """Lance's distance of ``q`` to the held rows of ``spans``, in order (NaN: undefined)."""
     dots = np.concatenate([cached.vectors[s:e] @ q for s, e in spans])
     norms = np.concatenate([cached.norms[s:e] for s, e in spans])
-    if metric == "cosine":
-        scale = norms * np.float32(np.linalg.norm(q))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (1 - dots / np.where(scale == 0, np.float32(np.nan), scale)).astype(np.float32)
-    if metric == "dot":
-        return (1 - dots).astype(np.float32)
-    return (norms**2 - 2 * dots + np.float32(q @ q)).astype(np.float32)
+    return _from_dots(dots, norms, np.float32(np.linalg.norm(q)), np.float32(q @ q), metric)
 
 
 def _kth(distance: np.ndarray, k: int) -> float:
