@@ -412,15 +412,11 @@ def _kind(node: exp.Expression, types: dict[str, pa.DataType]) -> str | None:
         if node.to.this in (_T.TIMESTAMP, _T.TIMESTAMPNTZ, _T.DATETIME):
             return "timestamp"
         return None
-    if isinstance(node, (exp.Add, exp.Sub, exp.Mul)):
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
         a, b = _kind(node.this, types), _kind(node.expression, types)
-        if {a, b} <= {"int", "intlit"} and "int" in (a, b):
+        # integer / integer is a double in SQL but an integer in Lance
+        if not isinstance(node, exp.Div) and {a, b} <= {"int", "intlit"} and "int" in (a, b):
             return "int"
-        if {a, b} <= {"double", "int", "intlit", "floatlit"} and "double" in (a, b):
-            return "double"
-        return None
-    if isinstance(node, exp.Div):
-        a, b = _kind(node.this, types), _kind(node.expression, types)
         if {a, b} <= {"double", "int", "intlit", "floatlit"} and "double" in (a, b):
             return "double"
         return None
