@@ -326,7 +326,7 @@ WIDE_BATCH_ROWS = 1024
 
 
 def _holds_bytes(kind: pa.DataType) -> bool:
-    """Whether values of ``kind`` may be large: binary or string, or nested ones."""
+    """Whether values of ``kind`` may be large: binary, a list, or a struct holding one."""
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind):
         return True
     if pa.types.is_struct(kind):

@@ -54,12 +54,13 @@ def _rewrite(select: exp.Select, fetch: exp.Fetch) -> None:
             "subquery and fetch from it"
         )
     offset = select.args.get("offset")
-    skipped = offset.expression if offset is not None else exp.Literal.number(0)
-    bound: exp.Expression = exp.Add(this=exp.paren(skipped.copy()), expression=exp.paren(count))
-    if offset is None:
-        bound = count
-    elif all(isinstance(e, exp.Literal) and e.is_int for e in (count, skipped)):
-        bound = exp.Literal.number(int(count.name) + int(skipped.name))
+    bound: exp.Expression = count
+    if offset is not None:
+        skipped = offset.expression
+        if all(isinstance(e, exp.Literal) and e.is_int for e in (count, skipped)):
+            bound = exp.Literal.number(int(count.name) + int(skipped.name))
+        else:
+            bound = exp.Add(this=exp.paren(skipped.copy()), expression=exp.paren(count))
     rank = exp.Window(this=exp.Anonymous(this="RANK"), order=order.copy())
     select.set("limit", None)
     select.set("qualify", exp.Qualify(this=exp.LTE(this=rank, expression=bound)))
