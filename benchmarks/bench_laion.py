@@ -29,6 +29,10 @@ of the in-process sections is the highest RSS above the RSS at the call's start,
 sampled every 5 ms.
 
     python benchmarks/bench_laion.py [--root DIR] [--rows 1000000] [--rounds 3] [--no-write]
+        [--sections search,evolve,versioning,train,materialise]
+
+``--sections`` runs some sections only (to time one in a short quiet window); the table
+then holds those rows only, so it is printed rather than written to BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ SEARCH_COLUMNS = ["key", "caption", "url"]
 CURATE_COLUMNS = ["key", "caption", "url", "width", "height"]
 EVOLVED = ["aspect_ratio", "is_high_res", "aesthetic_score"]
 BATCH = 32
+SECTIONS = ("search", "evolve", "versioning", "train", "materialise")
 
 
 # ---------------------------------------------------------------- measuring
@@ -336,24 +341,40 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--batches", type=int, default=50)
+    parser.add_argument(
+        "--materialise-runs", type=int, default=3, help="fresh processes per side and subset (median)"
+    )
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, of {', '.join(SECTIONS)} (search includes Curate); all by default",
+    )
     ns = parser.parse_args()
+    ns.sections = [s.strip() for s in ns.sections.split(",") if s.strip()]
+    if unknown := set(ns.sections) - set(SECTIONS):
+        parser.error(f"unknown sections {sorted(unknown)}: choose among {', '.join(SECTIONS)}")
+    if set(ns.sections) != set(SECTIONS):
+        ns.no_write = True
     root = Path(ns.root)
     info = ensure_dataset(root, ns.rows, ns.rebuild)
     print(f"dataset: {ns.rows:,} rows, built in {info['seconds']:.0f} s {info['steps']}", flush=True)
     uri = root / "laion.lance"
     reset(root, info["version"])
 
-    rng = np.random.default_rng(1)
-    query_keys = sorted(rng.choice(ns.rows, size=ns.queries, replace=False).tolist())
-    table = lance.dataset(uri).to_table(
-        columns=["img_emb"], filter=f"key IN ({', '.join(map(str, query_keys))})"
-    )
-    queries = table.column("img_emb").combine_chunks().flatten().to_numpy().reshape(len(query_keys), -1)
-    start = time.perf_counter()
-    truth, truth_f = exact_truth(uri, queries, 10, 500)
-    print(f"exact truth in {time.perf_counter() - start:.1f} s", flush=True)
+    wanted = set(ns.sections)
+    queries, truth, truth_f = np.empty((0, 0)), [], []
+    if "search" in wanted:
+        rng = np.random.default_rng(1)
+        query_keys = sorted(rng.choice(ns.rows, size=ns.queries, replace=False).tolist())
+        table = lance.dataset(uri).to_table(
+            columns=["img_emb"], filter=f"key IN ({', '.join(map(str, query_keys))})"
+        )
+        queries = table.column("img_emb").combine_chunks().flatten().to_numpy().reshape(len(query_keys), -1)
+        start = time.perf_counter()
+        truth, truth_f = exact_truth(uri, queries, 10, 500)
+        print(f"exact truth in {time.perf_counter() - start:.1f} s", flush=True)
 
     sides: list[Any] = [Card(root), *(Sql(root, e) for e in ENGINES)]
     res: dict[str, dict[str, list[float]]] = {s.name: {} for s in sides}
@@ -361,7 +382,8 @@ def main() -> None:
     def note(side: Any, key: str, value: float) -> None:
         res[side.name].setdefault(key, []).append(value)
 
-    for round_ in range(ns.rounds + 1):  # round 0 warms caches up and is not counted
+    in_process = wanted - {"materialise"}
+    for round_ in range(ns.rounds + 1 if in_process else 0):  # round 0 warms caches up, not counted
         order = sides[round_ % len(sides) :] + sides[: round_ % len(sides)]
         for side in order:
             side.refresh()
@@ -377,38 +399,44 @@ def main() -> None:
                         note(side, f"{section} mem", mem)
                         note(side, f"{section} recall", recall(keys, truth_i))
                         note(side, f"{section} rows", len(keys))
-            reset(root, info["version"])
-            side.refresh()
-            sec, mem, _ = timed(side.evolve)
-            reset(root, info["version"])
-            if round_:
-                note(side, "evolve s", sec)
-                note(side, "evolve mem", mem)
-            side.refresh()
-            tag = f"bench-{round_}"
-            sec, mem, count = timed(lambda side=side, tag=tag: side.versioning(tag))
-            assert count == ns.rows, count
-            side.untag(tag)
-            if round_:
-                note(side, "versioning s", sec)
-                note(side, "versioning mem", mem)
-            sec, mem, (setup, rate) = timed(lambda side=side: side.train(ns.batches))
-            if round_:
-                note(side, "train setup s", setup)
-                note(side, "train batches/s", rate)
-                note(side, "train mem", mem)
+            if wanted & {"evolve", "versioning"}:
+                # Versioning follows Evolve as on the card: it lists the versions Evolve made.
+                reset(root, info["version"])
+                side.refresh()
+                sec, mem, _ = timed(side.evolve)
+                reset(root, info["version"])
+                if round_ and "evolve" in wanted:
+                    note(side, "evolve s", sec)
+                    note(side, "evolve mem", mem)
+            if "versioning" in wanted:
+                side.refresh()
+                tag = f"bench-{round_}"
+                sec, mem, count = timed(lambda side=side, tag=tag: side.versioning(tag))
+                assert count == ns.rows, count
+                side.untag(tag)
+                if round_:
+                    note(side, "versioning s", sec)
+                    note(side, "versioning mem", mem)
+            if "train" in wanted:
+                sec, mem, (setup, rate) = timed(lambda side=side: side.train(ns.batches))
+                if round_:
+                    note(side, "train setup s", setup)
+                    note(side, "train batches/s", rate)
+                    note(side, "train mem", mem)
             print(f"round {round_} {side.name} done", flush=True)
 
-    # Materialise: fresh processes, two subset sizes, card and lancesql alternating.
+    # Materialise: fresh processes, three subsets, card and lancesql alternating.
     subsets = {
         "curated (card filter)": laion.CURATE_WHERE,
         f"key < {ns.rows // 40:,}": f"key < {ns.rows // 40}",
         f"key < {ns.rows // 10:,}": f"key < {ns.rows // 10}",
     }
     mat: dict[tuple[str, str], list[tuple[int, float, int, int]]] = {}
-    for round_ in range(max(1, ns.rounds - 1)):
+    for run in range(ns.materialise_runs if "materialise" in wanted else 0):
         for label, where in subsets.items():
-            for side in ("card", *ENGINES):
+            sides_order = ("card", *ENGINES)
+            shift = run % len(sides_order)
+            for side in sides_order[shift:] + sides_order[:shift]:
                 target = root / "materialised" / side
                 shutil.rmtree(target, ignore_errors=True)
                 if side == "card":
@@ -418,7 +446,7 @@ def main() -> None:
                     code = SQL_MATERIALISE.format(root=str(root), engine=side, sql=sql)
                 mat.setdefault((label, side), []).append(materialise(code))
                 shutil.rmtree(target, ignore_errors=True)
-        print(f"materialise round {round_} done", flush=True)
+        print(f"materialise run {run} done", flush=True)
 
     report(ns, info, res, mat, subsets, sides)
 
@@ -447,6 +475,8 @@ def report(ns: Any, info: dict, res: dict, mat: dict, subsets: dict, sides: list
     targets: list[str] = []
     sections = ("search", "curate", "curate_wide", "evolve", "versioning")
     for section in sections:
+        if f"{section.replace('_wide', '')} s" not in res[card]:
+            continue  # a section not run (--sections)
         unit = "s" if section == "evolve" else "ms"
         base = med(res[card][f"{section.replace('_wide', '')} s"])
         for side in sides:
@@ -472,8 +502,8 @@ def report(ns: Any, info: dict, res: dict, mat: dict, subsets: dict, sides: list
                 f"| {title} | {side.name} | {value} | {ratio:.2f}x | "
                 f"{med(r[f'{section} mem']) / mb:.0f} MB | {rec} | {target} |"
             )
-    base = med(res[card]["train batches/s"])
-    for side in sides:
+    for side in sides if "train batches/s" in res[card] else ():
+        base = med(res[card]["train batches/s"])
         r = res[side.name]
         rate = med(r["train batches/s"])
         target = "-"
@@ -484,40 +514,43 @@ def report(ns: Any, info: dict, res: dict, mat: dict, subsets: dict, sides: list
             f"| Train | {side.name} | {rate:.1f} batches/s (setup {med(r['train setup s']):.2f} s) | "
             f"{rate / base:.2f}x batches/s | {med(r['train mem']) / mb:.0f} MB | - | {target} |"
         )
-    lines += [
-        "",
-        "Materialise a subset: each run a fresh process. VmHWM = the process's peak RSS, imports "
-        "included (importing lancesql costs more than importing lancedb); 'write peak' = VmHWM above "
-        "the RSS at the start of the write, the memory the materialisation itself took.",
-        "",
-        "| subset | side | rows | time | ratio to card | VmHWM | write peak | write peak / card |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for label in subsets:
-        _, c_sec, _, c_work = (med([x[i] for x in mat[(label, "card")]]) for i in range(4))
-        for side in ("card", *ENGINES):
-            n, sec, mem, work = (med([x[i] for x in mat[(label, side)]]) for i in range(4))
-            name = card if side == "card" else f"lancesql SQL ({side})"
-            lines.append(
-                f"| {label} | {name} | {n:,.0f} | {sec:.2f} s | {sec / c_sec:.2f}x | {mem / mb:.0f} MB | "
-                f"{work / mb:.0f} MB | {work / max(c_work, 1):.2f}x |"
+    if mat:
+        lines += [
+            "",
+            f"Materialise a subset: each run a fresh process, {ns.materialise_runs} per side and subset "
+            "(sides in a rotating order), medians. VmHWM = the process's peak RSS, imports "
+            "included (importing lancesql costs more than importing lancedb); 'write peak' = VmHWM above "
+            "the RSS at the start of the write, the memory the materialisation itself took.",
+            "",
+            "| subset | side | rows | time | ratio to card | VmHWM | write peak | write peak / card |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label in subsets:
+            _, c_sec, _, c_work = (med([x[i] for x in mat[(label, "card")]]) for i in range(4))
+            for side in ("card", *ENGINES):
+                n, sec, mem, work = (med([x[i] for x in mat[(label, side)]]) for i in range(4))
+                name = card if side == "card" else f"lancesql SQL ({side})"
+                lines.append(
+                    f"| {label} | {name} | {n:,.0f} | {sec:.2f} s | {sec / c_sec:.2f}x | {mem / mb:.0f} MB | "
+                    f"{work / mb:.0f} MB | {work / max(c_work, 1):.2f}x |"
+                )
+        small, large = list(subsets)[1:]
+        for side in ENGINES:
+            t_ok = all(
+                med([x[1] for x in mat[(label, side)]]) <= 1.2 * med([x[1] for x in mat[(label, "card")]])
+                for label in subsets
             )
-    small, large = list(subsets)[1:]
-    for side in ENGINES:
-        t_ok = all(
-            med([x[1] for x in mat[(label, side)]]) <= 1.2 * med([x[1] for x in mat[(label, "card")]])
-            for label in subsets
-        )
-        m_ok = all(
-            med([x[3] for x in mat[(label, side)]]) <= 1.2 * med([x[3] for x in mat[(label, "card")]])
-            for label in subsets
-        )
-        grow = med([x[3] for x in mat[(large, side)]]) / max(1, med([x[3] for x in mat[(small, side)]]))
-        targets.append(
-            f"materialise / lancesql SQL ({side}): time <= 1.2x: {'met' if t_ok else 'missed'}; "
-            f"write peak <= 1.2x card: {'met' if m_ok else 'missed'}; write peak at 4x the rows: {grow:.2f}x "
-            f"({'flat' if grow <= 1.2 else 'grows'})"
-        )
+            m_ok = all(
+                med([x[3] for x in mat[(label, side)]]) <= 1.2 * med([x[3] for x in mat[(label, "card")]])
+                for label in subsets
+            )
+            grow = med([x[3] for x in mat[(large, side)]]) / max(1, med([x[3] for x in mat[(small, side)]]))
+            targets.append(
+                f"materialise / lancesql SQL ({side}): time <= 1.2x: {'met' if t_ok else 'missed'}; "
+                f"write peak <= 1.2x card: {'met' if m_ok else 'missed'}; "
+                f"write peak at 4x the rows: {grow:.2f}x "
+                f"({'flat' if grow <= 1.2 else 'grows'})"
+            )
     lines += ["", "Targets (issue 17):", "", *(f"- {t}" for t in targets)]
     body = "\n".join(lines)
     if ns.no_write:

@@ -14,11 +14,13 @@ import datetime as dt
 import os
 import posixpath
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import lance
+from lance.dataset import Version
 
 from lancesql.errors import OperationalError, ProgrammingError
 
@@ -333,7 +335,8 @@ class Catalog:
         if isinstance(version, bool):
             raise ProgrammingError(f"a version must be a number, a tag name or a timestamp, not {version!r}")
         if isinstance(version, int):
-            if version < 1 or version > ds.latest_version:
+            # ds is the newest handle: ask for a newer version only past its own
+            if version < 1 or (version > ds.version and version > ds.latest_version):
                 raise self._missing_version(ds, uri, version)
             return version
         if isinstance(version, str):
@@ -353,7 +356,7 @@ class Catalog:
         )
 
     def _version_at(self, ds: lance.LanceDataset, uri: str, when: dt.datetime) -> int:
-        versions = ds.versions()
+        versions = kept_versions(ds)
         if when.tzinfo is not None:
             when = when.astimezone().replace(tzinfo=None)  # Lance's times are naive local times
         chosen = [v["version"] for v in versions if _naive_local(v["timestamp"]) <= when]
@@ -367,7 +370,7 @@ class Catalog:
         return int(max(chosen))
 
     def _missing_version(self, ds: lance.LanceDataset, uri: str, number: int) -> Exception:
-        kept = sorted(v["version"] for v in ds.versions())
+        kept = [v["version"] for v in kept_versions(ds)]
         name = self.name_of(uri)
         span = f"{kept[0]}..{kept[-1]}" if kept else "none"
         if kept and 1 <= number < kept[-1] and number not in kept:
@@ -395,6 +398,60 @@ class Catalog:
             )
         detail = f": {str(exc).splitlines()[0]}" if exc else ""
         return ProgrammingError(f"no Lance dataset at {uri!r}{detail}")
+
+
+#: uri -> {version: Lance's entry for it (number, timestamp, manifest summary)}: a
+#: version never changes, so each is read once per process (:func:`kept_versions`).
+_VERSIONS: OrderedDict[str, dict[int, Version]] = OrderedDict()
+_VERSIONS_LOCK = threading.Lock()
+_VERSIONS_DATASETS = 256
+
+
+def kept_versions(ds: lance.LanceDataset) -> list[Version]:
+    """``ds.versions()``, oldest first: each kept version's number, timestamp and manifest
+    summary, read from storage only for versions this process has not seen yet.
+
+    Lance's ``versions()`` reads every manifest on each call, which grows with the
+    history; ``version_refs()`` lists the numbers alone, so only new versions' manifests
+    are read. A dataset dropped and made again at the same URI is told apart by the time
+    of the newest version already known (its commit is not the new dataset's).
+    """
+    uri = _uri_of(ds)
+    try:
+        numbers = sorted(int(ref["version"]) for ref in ds.version_refs())
+    except (OSError, ValueError, RuntimeError):
+        return sorted(ds.versions(), key=lambda v: v["version"])
+    with _VERSIONS_LOCK:
+        known = dict(_VERSIONS.get(uri, {}))
+    check = max((n for n in numbers if n in known), default=None)
+    if check is not None:
+        again = _version_entry(ds, check)
+        if again is None or again["timestamp"] != known[check]["timestamp"]:
+            known = {}
+    missing = [n for n in numbers if n not in known]
+    # One manifest read alone costs about twice its share of ``versions()``, which reads
+    # them all concurrently: past half the history unseen, all are read at once.
+    if 2 * len(missing) > len(numbers):
+        known.update((int(v["version"]), v) for v in ds.versions())
+    else:
+        for number in missing:
+            entry = _version_entry(ds, number)
+            if entry is not None:  # else cleaned up since the listing
+                known[number] = entry
+    with _VERSIONS_LOCK:
+        _VERSIONS[uri] = known
+        _VERSIONS.move_to_end(uri)
+        while len(_VERSIONS) > _VERSIONS_DATASETS:
+            _VERSIONS.popitem(last=False)
+    return [known[n] for n in numbers if n in known]
+
+
+def _version_entry(ds: lance.LanceDataset, number: int) -> Version | None:
+    """Lance's entry for one version (its manifest read unless it is ``ds``'s own)."""
+    try:
+        return (ds if number == ds.version else ds.checkout_version(number)).get_version()
+    except (OSError, ValueError, RuntimeError):
+        return None
 
 
 def _manifest_kept(uri: str, version: int) -> bool:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from lancesql import errors
@@ -63,6 +64,9 @@ class Connection:
         self._parsed: dict[str, Parsed] = {}
         #: ``CREATE TEMP VIEW``s: name -> SQL, seen by this connection only.
         self.temp_views: dict[str, str] = {}
+        #: The engine's result schemas of grouped counts, by what decides them
+        #: (:func:`lancesql.direct_aggregate.key`): learnt from its first run of each shape.
+        self.aggregate_schemas: dict[Any, pa.Schema] = {}
 
     def parse(self, sql: str) -> Parsed:
         """Parse ``sql``, from a cache of recent statements.

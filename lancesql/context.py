@@ -24,6 +24,9 @@ class EngineSession(Session, Protocol):
     @property
     def temp_views(self) -> dict[str, str]: ...
 
+    @property
+    def aggregate_schemas(self) -> dict[Any, pa.Schema]: ...
+
 
 @dataclass
 class Result:

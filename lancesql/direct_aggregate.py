@@ -18,14 +18,19 @@ from lancesql.fast_path import FastPath
 
 
 def key(fast: FastPath, ds: lance.LanceDataset) -> tuple[Any, ...] | None:
-    """What the engine's result schema of grouping ``fast`` depends on: the types of the
-    columns read (None when a column is missing, so that the engine reports it)."""
+    """What the engine's result schema of grouping ``fast`` depends on: the projections as
+    written and the table's alias (an engine names an unnamed output by its text, or
+    qualified with the alias), the grouping columns, and the types of the columns read;
+    not the dataset, its version or the WHERE, so that a statement learns from another of
+    the same shape (None when a column is missing, so that the engine reports it)."""
     assert fast.keys is not None and fast.aggregates is not None
     schema = ds.schema
     names = set(fast.keys) | {c for _, c in fast.aggregates if c is not None}
     if not names <= set(schema.names):
         return None
-    return tuple((name, schema.field(name).type) for name in sorted(names))
+    outputs = tuple(item.sql() for item in fast.items)
+    fields = tuple((n, schema.field(n).type, schema.field(n).nullable) for n in sorted(names))
+    return outputs, fast.table.sql(), fast.keys, fields
 
 
 def aggregate(

@@ -24,6 +24,8 @@ from lancesql.udfs import TABLE_FUNCTIONS
 from lancesql.udfs.registry import Source, TableFunction
 
 _PREPARED = "lancesql_prepared"
+#: Grouped-count shapes whose engine result schema a connection keeps.
+_SCHEMAS_KEPT = 1024
 
 #: The rewrite rules a boolean setting turns off: rule name -> setting.
 SWITCHES = {
@@ -56,9 +58,6 @@ class Prepared:
     params: tuple[exp.Placeholder, ...]
     #: What Lance could answer of it without the engine (:mod:`lancesql.fast_path`).
     fast: fast_path.FastPath | None = field(default=None, compare=False)
-    #: The engine's result schema of a grouping :mod:`lancesql.direct_aggregate`
-    #: answers, by the types of the columns it reads (learnt from the engine's run).
-    schemas: dict[Any, pa.Schema] = field(default_factory=dict, compare=False)
 
 
 def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
@@ -120,8 +119,8 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
 
     A query that only picks columns of one source (a search's result, or a Lance table
     read through a filter Lance evaluates) is answered without the engine (see
-    :mod:`lancesql.direct`), and so, from its second run on, is a grouped count of one
-    Lance table (see :mod:`lancesql.direct_aggregate`).
+    :mod:`lancesql.direct`), and so is a grouped count of one Lance table once the engine
+    has run one of the same shape on the connection (see :mod:`lancesql.direct_aggregate`).
     """
     computed: dict[str, Source] = {}
     fast = prepared.fast
@@ -135,7 +134,7 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
     if fast is not None and fast.groups:
         source = computed[fast.table.name] = call_source(ctx, fast.table)
         learn = direct_aggregate.key(fast, source) if isinstance(source, lance.LanceDataset) else None
-        schema = prepared.schemas.get(learn)
+        schema = ctx.connection.aggregate_schemas.get(learn)
         if schema is not None:
             assert isinstance(source, lance.LanceDataset)
             grouped = direct_aggregate.aggregate(source, fast, schema, lambda p: parameter(ctx, p))
@@ -145,7 +144,10 @@ def run_prepared(ctx: StatementContext, prepared: Prepared) -> Result:
     params = [parameter(ctx, p) for p in prepared.params]
     reader = ctx.engine.execute(prepared.sql, params)
     if learn is not None:
-        prepared.schemas[learn] = reader.schema
+        schemas = ctx.connection.aggregate_schemas
+        if len(schemas) >= _SCHEMAS_KEPT:
+            schemas.pop(next(iter(schemas)))
+        schemas[learn] = reader.schema
     return Result(_annotated(reader, notes) if notes else reader)
 
 

@@ -190,3 +190,59 @@ def test_nulls_nans_booleans_and_dates_agree_with_the_engine(
         assert spy.calls == 1 and second.schema == first.schema
         # repr: NaN equals itself only as text
         assert sorted(map(repr, second.to_pylist())) == sorted(map(repr, first.to_pylist()))
+
+
+# Each pair: a statement run first (on the engine), then one of the same shape but for its
+# dataset's version, tag or WHERE, which skips the engine on its first run.
+SAME_SHAPE = [
+    ("SELECT count(*) AS rows FROM mnist", "SELECT count(*) AS rows FROM mnist AT (TAG => 'two')"),
+    ("SELECT count(*) FROM mnist AT (VERSION => 3)", "SELECT count(*) FROM mnist WHERE label = 4"),
+    (
+        "SELECT label, count(*), max(id) FROM mnist GROUP BY label",
+        "SELECT label, count(*), max(id) FROM mnist AT (VERSION => 2) WHERE id > 100 GROUP BY label",
+    ),
+]
+
+
+@pytest.mark.parametrize(("first", "then"), SAME_SHAPE)
+def test_a_statement_of_a_shape_already_run_skips_the_engine_on_its_first_run(
+    wcon: lancesql.Connection, root: Path, monkeypatch: pytest.MonkeyPatch, first: str, then: str
+) -> None:
+    lance.dataset(str(root / "mnist.lance")).tags.create("two", 2)
+    with lancesql.connect(root, engine=wcon.engine.name) as fresh:  # the engine's own answer
+        want = fresh.execute(then).fetch_arrow_table()
+    cur = wcon.cursor()
+    spy = EngineSpy(cur, monkeypatch)
+    cur.execute(first).fetchall()
+    got = cur.execute(then).fetch_arrow_table()
+    assert spy.calls == 1, "the statement of a known shape went to the engine"
+    assert got.schema == want.schema and same(sorted_rows(got), sorted_rows(want))
+
+
+def test_a_count_at_a_tag_is_pylances_count_at_that_version(wcon: lancesql.Connection, root: Path) -> None:
+    ds = lance.dataset(str(root / "mnist.lance"))
+    cur = wcon.cursor()
+    for version in (1, 3, 2):
+        ds.tags.create(f"v{version}", version)
+        cur.execute(f"SELECT count(*) AS rows FROM mnist AT (TAG => 'v{version}')")
+        assert cur.fetchall() == [(ds.checkout_version(version).count_rows(),)]
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        # the same text but for the alias: DataFusion names sum(label) by it
+        ("SELECT sum(label) FROM mnist", "SELECT sum(label) FROM mnist AS m"),
+        ("SELECT count(*) FROM mnist", "SELECT COUNT(*) AS n FROM mnist"),
+        ("SELECT label, count(*) FROM mnist GROUP BY label", "SELECT label, count(*) FROM mnist GROUP BY 1"),
+    ],
+)
+def test_a_different_shape_gets_the_engines_names(
+    con: lancesql.Connection, mnist_root: Path, first: str, then: str
+) -> None:
+    cur = con.cursor()
+    cur.execute(first).fetchall()
+    got = cur.execute(then).fetch_arrow_table()
+    with lancesql.connect(mnist_root, engine=con.engine.name) as fresh:
+        want = fresh.execute(then).fetch_arrow_table()
+    assert got.schema == want.schema and sorted_rows(got) == sorted_rows(want)

@@ -4,6 +4,7 @@ RESTORE TABLE, queries across versions, and the errors for versions that do not 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -91,6 +92,66 @@ def test_versions_read_each_transaction_once_and_only_when_shown(
     again = rows(wcon, "SHOW VERSIONS FROM h")
     assert again[:2] == first and again[2][3] == "Delete"
     assert sorted(read) == [1, 2, 3]  # only the new version's transaction was read
+
+
+def pylance_versions(path: Path) -> list[tuple[int, dt.datetime, int]]:
+    """The oracle: pylance's own listing of a dataset's versions."""
+    return [
+        (v["version"], v["timestamp"], int(v["metadata"]["total_rows"]))
+        for v in sorted(lance.dataset(str(path)).versions(), key=lambda v: v["version"])
+    ]
+
+
+def test_show_versions_reads_only_new_manifests_and_sees_other_writers(
+    wcon: lancesql.Connection, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lancesql import catalog
+
+    wcon.execute("CREATE TABLE h AS SELECT id, label FROM mnist WHERE id < 10")
+    for start in (10, 20, 30, 40):
+        wcon.execute(f"INSERT INTO h SELECT id, label FROM mnist WHERE id BETWEEN {start} AND {start + 9}")
+    path = root / "h.lance"
+    assert [r[:3] for r in rows(wcon, "SHOW VERSIONS FROM h")] == pylance_versions(path)
+    read: list[int] = []
+    entry = catalog._version_entry
+
+    def counted(ds: lance.LanceDataset, number: int) -> dict | None:
+        read.append(number)
+        return entry(ds, number)
+
+    monkeypatch.setattr(catalog, "_version_entry", counted)
+    ds = lance.dataset(str(path))  # another writer: an append, a computed column, a drop
+    ds.insert(ds.to_table(limit=2), mode="append")
+    lance.dataset(str(path)).add_columns({"twice": "label * 2"})
+    lance.dataset(str(path)).drop_columns(["twice"])
+    got = rows(wcon, "SHOW VERSIONS FROM h")
+    assert [r[:3] for r in got] == pylance_versions(path)
+    assert [(r[0], r[3], r[4]) for r in got[4:]] == [
+        (5, "Append", "10 rows written"),
+        (6, "Append", "2 rows written"),
+        (7, "Merge", "add columns twice"),
+        (8, "Project", "drop columns twice"),
+    ]
+    # versions 1 to 5 were known: only the newest of them is read again, to tell this
+    # dataset from one made again at the same path
+    assert sorted(read) == [5, 6, 7, 8]
+
+
+def test_a_table_made_again_at_the_same_path_lists_its_own_versions(
+    wcon: lancesql.Connection, root: Path
+) -> None:
+    wcon.execute("CREATE TABLE h AS SELECT id FROM mnist WHERE id < 10")
+    wcon.execute("INSERT INTO h SELECT id FROM mnist WHERE id BETWEEN 10 AND 11")
+    before = rows(wcon, "SHOW VERSIONS FROM h")
+    path = root / "h.lance"
+    shutil.rmtree(path)  # dropped by another process, and written again with more versions
+    for n in (3, 4, 5):
+        lance.write_dataset(pa.table({"id": list(range(n))}), str(path), mode="append" if n > 3 else "create")
+    after = rows(wcon, "SHOW VERSIONS FROM h")
+    assert [r[:3] for r in after] == pylance_versions(path)
+    assert [r[2] for r in after] == [3, 7, 12] and after[1][1] != before[1][1]
+    lance.dataset(str(path)).cleanup_old_versions(older_than=dt.timedelta(0))
+    assert [r[:3] for r in rows(wcon, "SHOW VERSIONS FROM h")] == pylance_versions(path) != after
 
 
 def test_a_timestamp_from_show_versions_selects_that_version(con: lancesql.Connection) -> None:

@@ -2,10 +2,11 @@
 history, tags and indices as tables, to join on or to read with ``SHOW VERSIONS``,
 ``SHOW TAGS`` and ``SHOW INDEXES``.
 
-Everything here comes from manifests and transaction files; no data file is read.
-A version's operation never changes, so it is read from its transaction file once per
-process (cached by path, version and commit time) and only when the query reads the
-``operation`` or ``detail`` column: a long history lists at the cost of its manifests.
+Everything here comes from manifests and transaction files; no data file is read, and
+each is read once per process, since a version never changes: its manifest (time, rows)
+when it is first listed (``catalog.kept_versions``), its transaction file (the
+operation; cached by path, version and commit time) when a query first reads its
+``operation`` or ``detail`` column. A long history lists at the cost of its new versions.
 Timestamps are naive, in the machine's local time: that is how Lance reports a
 version's time, and how ``AT (TIMESTAMP => '...')`` reads one, so a time copied from
 ``SHOW VERSIONS`` selects that version.
@@ -20,8 +21,9 @@ from typing import Any
 
 import lance
 import pyarrow as pa
+from lance.dataset import Version
 
-from lancesql.catalog import MAIN, TableRef, VersionRef, split_branch
+from lancesql.catalog import MAIN, TableRef, VersionRef, kept_versions, split_branch
 from lancesql.errors import ProgrammingError
 from lancesql.udfs.registry import Session, table_function
 
@@ -69,13 +71,6 @@ def _latest(
     return resolved, catalog.latest(resolved)
 
 
-#: (path, version, commit time) -> (operation, detail): a version never changes; the
-#: time tells apart a table dropped and made again at the same path.
-_OPERATIONS: OrderedDict[tuple[str, int, Any], tuple[str | None, str | None]] = OrderedDict()
-_OPERATIONS_LOCK = threading.Lock()
-_OPERATIONS_KEPT = 65_536
-
-
 def versions_table(ds: lance.LanceDataset, columns: list[str] | None = None) -> pa.Table:
     """One row per kept version of ``ds``: number, time, rows, and the operation that made
     it (read only when ``columns``, the columns wanted, holds ``operation`` or ``detail``)."""
@@ -86,38 +81,49 @@ def versions_table(ds: lance.LanceDataset, columns: list[str] | None = None) -> 
         if (info.get("branch") or None) != branch:
             continue  # a tag on another branch names that branch's version
         tags.setdefault(int(info["version"]), []).append(name)
-    rows: list[dict[str, Any]] = []
-    for entry in sorted(ds.versions(), key=lambda v: v["version"]):
-        number = int(entry["version"])
-        meta = entry.get("metadata") or {}
-        total = meta.get("total_rows")
-        operation, detail = _operation(ds, number, entry["timestamp"]) if operations else (None, None)
-        rows.append(
-            {
-                "version": number,
-                "timestamp": local_time(entry["timestamp"]),
-                "rows": int(total) if total is not None else ds.checkout_version(number).count_rows(),
-                "operation": operation,
-                "detail": detail,
-                "tags": ", ".join(sorted(tags.get(number, []))) or None,
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=VERSIONS_SCHEMA)
+    entries = kept_versions(ds)
+    numbers = [int(entry["version"]) for entry in entries]
+    rows = []
+    for number, entry in zip(numbers, entries, strict=True):
+        total = (entry.get("metadata") or {}).get("total_rows")
+        rows.append(int(total) if total is not None else ds.checkout_version(number).count_rows())
+    described = _operations(ds, entries) if operations else [(None, None)] * len(entries)
+    return pa.Table.from_arrays(
+        [
+            pa.array(numbers, pa.int64()),
+            # Lance's version times are naive local times already (see local_time)
+            pa.array([e["timestamp"] for e in entries], pa.timestamp("us")),
+            pa.array(rows, pa.int64()),
+            pa.array([d[0] for d in described], pa.string()),
+            pa.array([d[1] for d in described], pa.string()),
+            pa.array([", ".join(sorted(tags[n])) if n in tags else None for n in numbers], pa.string()),
+        ],
+        schema=VERSIONS_SCHEMA,
+    )
 
 
-def _operation(ds: lance.LanceDataset, version: int, timestamp: Any) -> tuple[str | None, str | None]:
-    """:func:`describe_operation`, cached for the process."""
-    key = (str(ds.uri), version, timestamp)
+#: (path, version, commit time) -> (operation, detail): a version never changes; the
+#: time tells apart a table dropped and made again at the same path.
+_OPERATIONS: OrderedDict[tuple[str, int, Any], tuple[str | None, str | None]] = OrderedDict()
+_OPERATIONS_LOCK = threading.Lock()
+_OPERATIONS_KEPT = 65_536
+
+
+def _operations(ds: lance.LanceDataset, entries: list[Version]) -> list[tuple[str | None, str | None]]:
+    """:func:`describe_operation` of each version (``ds.versions()``'s entries), each
+    read once per process."""
+    uri = str(ds.uri)
+    keys = [(uri, int(e["version"]), e["timestamp"]) for e in entries]
     with _OPERATIONS_LOCK:
-        known = _OPERATIONS.get(key)
-    if known is not None:
-        return known
-    known = describe_operation(ds, version)
-    with _OPERATIONS_LOCK:
-        _OPERATIONS[key] = known
-        while len(_OPERATIONS) > _OPERATIONS_KEPT:
-            _OPERATIONS.popitem(last=False)
-    return known
+        found = {key: _OPERATIONS[key] for key in keys if key in _OPERATIONS}
+    for key in keys:
+        if key not in found:
+            found[key] = described = describe_operation(ds, key[1])
+            with _OPERATIONS_LOCK:
+                _OPERATIONS[key] = described
+                while len(_OPERATIONS) > _OPERATIONS_KEPT:
+                    _OPERATIONS.popitem(last=False)
+    return [found[key] for key in keys]
 
 
 def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None, str | None]:

@@ -79,7 +79,8 @@ def explain(ctx: StatementContext, tree: exp.Expression) -> Result | None:
         )
     elif fast is not None and fast.groups:
         plans[0] = (
-            "(the query groups one source: from its second run on, lancesql reads the "
+            "(the query groups one source: once the engine has run a grouping of this shape "
+            "on the connection (this one or another, at any version), lancesql reads the "
             "columns with Lance's scanner and the filter below and aggregates them with "
             "Arrow, without running the engine, when their types allow; otherwise this "
             "runs)\n" + plans[0]

@@ -12,6 +12,7 @@ is a ProgrammingError that says what was expected.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,13 @@ _BARE = re.compile(r"^[^\W\d]\w*$")
 _TIME_WORDS = ("TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP_NS", "DATETIME")
 
 
+@functools.lru_cache(maxsize=64)
+def _tokens_of(sql: str) -> tuple[Token, ...]:
+    """The tokens of ``sql`` but its semicolons, kept for the statement's other handlers
+    (each handler of a raw command reads its tokens to see whether it is its own)."""
+    return tuple(t for t in tokenize(sql) if t.token_type != TokenType.SEMICOLON)
+
+
 class Tokens:
     """The tokens of one statement, consumed left to right.
 
@@ -38,7 +46,7 @@ class Tokens:
 
     def __init__(self, sql: str, params: Sequence[Any] = ()):
         self.sql = sql
-        self.tokens: list[Token] = [t for t in tokenize(sql) if t.token_type != TokenType.SEMICOLON]
+        self.tokens: list[Token] = list(_tokens_of(sql))
         self.pos = 0
         self.params = params
 
