@@ -147,7 +147,7 @@ class Card:
 
     name = "card (LanceDB 0.40)"
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, scores: bool = True):
         import lancedb
 
         self.lancedb = lancedb
@@ -155,7 +155,7 @@ class Card:
         self.db = lancedb.connect(str(root))
         self.tbl = self.db.open_table("laion")
         # The card computes its aesthetic scores in memory: a table with a score for every key.
-        self.scores = lance.dataset(root / "aesthetic.lance").to_table()
+        self.scores = lance.dataset(root / "aesthetic.lance").to_table() if scores else None
 
     def refresh(self) -> None:
         self.tbl.checkout_latest()
@@ -326,6 +326,24 @@ def ensure_dataset(root: Path, rows: int, rebuild: bool) -> dict[str, Any]:
     return info
 
 
+def short_history(root: Path) -> Path:
+    """A root holding a shallow clone of the dataset at its latest version: the same rows
+    and files, with a history of one version (each round of the benchmark leaves new
+    versions in the dataset, and the card's ``list_versions()`` reads every manifest)."""
+    short = root / "short-history"
+    shutil.rmtree(short, ignore_errors=True)
+    short.mkdir()
+    ds = lance.dataset(root / "laion.lance")
+    ds.shallow_clone(short / "laion.lance", ds.version)
+    return short
+
+
+def new_versions(uri: Path) -> None:
+    """Two new versions, made as Evolve and its undo make them: a column added, then dropped."""
+    lance.dataset(uri).add_columns({"bench_tmp": "CAST(1 AS INT)"})
+    lance.dataset(uri).drop_columns(["bench_tmp"])
+
+
 def reset(root: Path, base: int) -> None:
     """Back to the built dataset: the Evolve columns dropped (a new version, no data rewritten)."""
     ds = lance.dataset(root / "laion.lance")
@@ -378,6 +396,10 @@ def main() -> None:
 
     sides: list[Any] = [Card(root), *(Sql(root, e) for e in ENGINES)]
     res: dict[str, dict[str, list[float]]] = {s.name: {} for s in sides}
+    short: dict[str, Any] = {}
+    if "versioning" in wanted:
+        short_root = short_history(root)
+        short = {s.name: s for s in [Card(short_root, scores=False), *(Sql(short_root, e) for e in ENGINES)]}
 
     def note(side: Any, key: str, value: float) -> None:
         res[side.name].setdefault(key, []).append(value)
@@ -417,6 +439,18 @@ def main() -> None:
                 if round_:
                     note(side, "versioning s", sec)
                     note(side, "versioning mem", mem)
+                    note(side, "versions", len(lance.dataset(uri).version_refs()))
+                # The same on a short history: two new versions, as Evolve and its undo make.
+                other, other_uri = short[side.name], short_root / "laion.lance"
+                new_versions(other_uri)
+                other.refresh()
+                sec, mem, count = timed(lambda other=other, tag=tag: other.versioning(tag))
+                assert count == ns.rows, count
+                other.untag(tag)
+                if round_:
+                    note(side, "versioning_short s", sec)
+                    note(side, "versioning_short mem", mem)
+                    note(side, "short versions", len(lance.dataset(other_uri).version_refs()))
             if "train" in wanted:
                 sec, mem, (setup, rate) = timed(lambda side=side: side.train(ns.batches))
                 if round_:
@@ -448,6 +482,8 @@ def main() -> None:
                 shutil.rmtree(target, ignore_errors=True)
         print(f"materialise run {run} done", flush=True)
 
+    if short:
+        shutil.rmtree(short_root, ignore_errors=True)
     report(ns, info, res, mat, subsets, sides)
 
 
@@ -473,12 +509,20 @@ def report(ns: Any, info: dict, res: dict, mat: dict, subsets: dict, sides: list
         "|---|---|---:|---:|---:|---:|---|",
     ]
     targets: list[str] = []
-    sections = ("search", "curate", "curate_wide", "evolve", "versioning")
+    sections = ("search", "curate", "curate_wide", "evolve", "versioning", "versioning_short")
     for section in sections:
         if f"{section.replace('_wide', '')} s" not in res[card]:
             continue  # a section not run (--sections)
         unit = "s" if section == "evolve" else "ms"
         base = med(res[card][f"{section.replace('_wide', '')} s"])
+        titles = {
+            "curate_wide": "Curate, `nprobes => 20` (widened)",
+            "versioning": f"Versioning ({med(res[card]['versions']):.0f} versions)"
+            if "versions" in res[card]
+            else "Versioning",
+            "versioning_short": "Versioning, short history (shallow clone, "
+            f"{med(res[card].get('short versions', [0])):.0f} versions)",
+        }
         for side in sides:
             r = res[side.name]
             if f"{section} s" not in r:
@@ -497,7 +541,7 @@ def report(ns: Any, info: dict, res: dict, mat: dict, subsets: dict, sides: list
                     rok = med(r[f"{section} recall"]) >= med(res[card]["curate recall"])
                     target += f"; recall >= card: {'met' if rok else 'missed'}"
                 targets.append(f"{section} / {side.name}: {target}")
-            title = "Curate, `nprobes => 20` (widened)" if section == "curate_wide" else section.title()
+            title = titles.get(section, section.title())
             lines.append(
                 f"| {title} | {side.name} | {value} | {ratio:.2f}x | "
                 f"{med(r[f'{section} mem']) / mb:.0f} MB | {rec} | {target} |"
