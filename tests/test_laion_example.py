@@ -84,3 +84,7 @@ def test_every_card_section_runs_in_sql(laion_run: tuple[Path, str]) -> None:
     subset = lance.dataset(root / "subsets" / "laion-curated.lance")
     assert subset.count_rows() == kept
     assert f"ok ({kept} rows)" in out
+    # ... the very rows pylance reads through the card's filter: keys, bytes and vectors
+    columns = ["key", "image", "caption", "url", "width", "height", "img_emb"]
+    want = ds.to_table(columns=columns, filter="`NSFW` = 0 AND similarity > 0.3 AND width >= 512")
+    assert subset.to_table(columns=columns).sort_by("key").equals(want.sort_by("key"))
