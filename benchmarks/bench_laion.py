@@ -220,9 +220,10 @@ def _iterate(loader: Any, batches: int) -> float:
 class Sql:
     """The same sections in SQL through lancesql (the statements of ``examples/laion.py``)."""
 
-    def __init__(self, root: Path, engine: str):
+    def __init__(self, root: Path, engine: str, literal: bool = False):
         self.name = f"lancesql SQL ({engine})"
         self.engine = engine
+        self.literal = literal
         self.con = lancesql.connect(root, engine=engine)
         self.cur = self.con.cursor()
 
@@ -257,8 +258,12 @@ class Sql:
     def versioning(self, tag: str) -> int:
         self.cur.execute(laion.VERSIONS)
         version = self.cur.fetchall()[-1][0]
-        self.cur.execute(laion.TAG.format(tag=tag, version=version))
-        self.cur.execute(laion.READ_TAG.format(tag=tag))
+        if self.literal:  # the values written into the SQL text: new text every round
+            self.cur.execute(f"ALTER TABLE laion CREATE OR REPLACE TAG '{tag}' AS OF VERSION {version}")
+            self.cur.execute(f"SELECT count(*) AS rows FROM laion AT (TAG => '{tag}')")
+        else:
+            self.cur.execute(laion.TAG, [tag, version])
+            self.cur.execute(laion.READ_TAG, [tag])
         return self.cur.fetchone()[0]
 
     def untag(self, tag: str) -> None:
@@ -400,6 +405,7 @@ def main() -> None:
     if "versioning" in wanted:
         short_root = short_history(root)
         short = {s.name: s for s in [Card(short_root, scores=False), *(Sql(short_root, e) for e in ENGINES)]}
+        literal = {s.name: s for s in (Sql(short_root, e, literal=True) for e in ENGINES)}
 
     def note(side: Any, key: str, value: float) -> None:
         res[side.name].setdefault(key, []).append(value)
@@ -434,11 +440,14 @@ def main() -> None:
                 tag = f"bench-{round_}"
                 # On the dataset, after Evolve; then on a short history (a shallow clone)
                 # with two new versions, as Evolve and its undo make.
-                for key, who, where in (
+                steps = [
                     ("versioning", side, uri),
                     ("versioning_short", short[side.name], short_root / "laion.lance"),
-                ):
-                    if key == "versioning_short":
+                ]
+                if side.name in literal:  # the same with the values written into the text
+                    steps.append(("versioning_literal", literal[side.name], short_root / "laion.lance"))
+                for key, who, where in steps:
+                    if key != "versioning":
                         new_versions(where)
                     who.refresh()
                     sec, mem, count = timed(lambda who=who, tag=tag: who.versioning(tag))
@@ -506,17 +515,28 @@ def report(ns: Any, info: dict, res: dict, mat: dict, subsets: dict, sides: list
         "|---|---|---:|---:|---:|---:|---|",
     ]
     targets: list[str] = []
-    sections = ("search", "curate", "curate_wide", "evolve", "versioning", "versioning_short")
+    sections = (
+        "search",
+        "curate",
+        "curate_wide",
+        "evolve",
+        "versioning",
+        "versioning_short",
+        "versioning_literal",
+    )
+    #: The card's row each section is compared with.
+    baseline = {"curate_wide": "curate", "versioning_literal": "versioning_short"}
     for section in sections:
-        if f"{section.replace('_wide', '')} s" not in res[card]:
+        if f"{baseline.get(section, section)} s" not in res[card]:
             continue  # a section not run (--sections)
         unit = "s" if section == "evolve" else "ms"
-        base = med(res[card][f"{section.replace('_wide', '')} s"])
+        base = med(res[card][f"{baseline.get(section, section)} s"])
         titles = {
             "curate_wide": "Curate, `nprobes => 20` (widened)",
             "versioning": f"Versioning ({med(res[card].get('versioning versions', [0])):.0f} versions)",
             "versioning_short": "Versioning, short history (shallow clone, "
             f"{med(res[card].get('versioning_short versions', [0])):.0f} versions)",
+            "versioning_literal": "Versioning, short history, tag and version written into the SQL text",
         }
         for side in sides:
             r = res[side.name]

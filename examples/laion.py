@@ -50,10 +50,11 @@ EVOLVE_COLUMNS = (
 EVOLVE_MERGE = "ALTER TABLE laion ADD COLUMNS FROM (SELECT key, aesthetic_score FROM aesthetic) ON key"
 #: Train: the rows and columns the DataLoader reads.
 TRAIN = "SELECT image, caption FROM laion"
-#: Versioning.
+#: Versioning: the tag's name and version are parameters (``?``), as the card passes them
+#: as Python values; the statements' text stays the same, so each is parsed once.
 VERSIONS = "SHOW VERSIONS FROM laion"
-TAG = "ALTER TABLE laion CREATE OR REPLACE TAG '{tag}' AS OF VERSION {version}"
-READ_TAG = "SELECT count(*) AS rows FROM laion AT (TAG => '{tag}')"
+TAG = "ALTER TABLE laion CREATE OR REPLACE TAG ? AS OF VERSION ?"
+READ_TAG = "SELECT count(*) AS rows FROM laion AT (TAG => ?)"
 #: Materialise a subset: the curated rows, streamed into a new Lance dataset at a path.
 MATERIALISE = (
     "CREATE OR REPLACE TABLE '{target}' AS "
@@ -145,8 +146,8 @@ def versioning(cur: lancesql.Cursor) -> int:
     run(cur, VERSIONS, title="Versioning: every version, and what made it")
     cur.execute("SELECT max(version) FROM lance_versions('laion')")
     latest = int(cur.fetchone()[0])
-    run(cur, TAG.format(tag="before-evolve", version=latest - 2), title="Pin the version before Evolve")
-    run(cur, READ_TAG.format(tag="before-evolve"))
+    run(cur, TAG, ["before-evolve", latest - 2], title="Pin the version before Evolve")
+    run(cur, READ_TAG, ["before-evolve"])
     run(cur, "SHOW TAGS FROM laion")
     run(
         cur,
