@@ -34,7 +34,6 @@ from typing import Any
 import lance
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from threadpoolctl import ThreadpoolController
 
 from lancesql.settings import declare
@@ -133,14 +132,45 @@ def fits(rows: int, dim: int, cap: int) -> bool:
 
 def vectors_of(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
     """The row ids and vectors (float32 matrix) of ``table``'s rows whose ``column`` is not NULL."""
-    vectors = table.column(column).combine_chunks()
-    keep = pc.is_valid(vectors)
-    row_ids = table.column("_rowid").combine_chunks().filter(keep).to_numpy()
-    vectors = vectors.filter(keep)
-    dim = vectors.type.list_size
-    flat = pc.list_flatten(vectors).cast(pa.float32()).to_numpy(zero_copy_only=False)
-    matrix = np.ascontiguousarray(flat.reshape(-1, dim), dtype=np.float32)
-    return np.asarray(row_ids, np.uint64), matrix
+    row_ids, pieces = _pieces(table, column)
+    dim = table.schema.field(column).type.list_size
+    if len(pieces) == 1 and pieces[0].dtype == np.float32 and pieces[0].flags.c_contiguous:
+        return row_ids, pieces[0]
+    matrix = np.empty((len(row_ids), dim), np.float32)
+    at = 0
+    for piece in pieces:
+        matrix[at : at + len(piece)] = piece
+        at += len(piece)
+    return row_ids, matrix
+
+
+def _pieces(table: pa.Table, column: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The row ids of ``table``'s rows whose ``column`` is not NULL, and their vectors as
+    one matrix per chunk (views of Arrow's buffers where they can be: no copy)."""
+    dim = table.schema.field(column).type.list_size
+    ids = table.column("_rowid")
+    pieces, kept = [], []
+    at = 0
+    for chunk in table.column(column).chunks:
+        n = len(chunk)
+        chunk_ids = ids.slice(at, n)
+        at += n
+        if chunk.null_count:
+            valid = chunk.is_valid()
+            chunk, chunk_ids = chunk.filter(valid), chunk_ids.filter(valid)
+        if not len(chunk):
+            continue
+        flat = chunk.flatten().to_numpy(zero_copy_only=False)
+        pieces.append(flat.reshape(len(chunk), dim))
+        kept.append(np.asarray(chunk_ids.to_numpy(), np.uint64))
+    row_ids = np.concatenate(kept) if kept else np.empty(0, np.uint64)
+    return row_ids, pieces
+
+
+def row_norms(matrix: np.ndarray) -> np.ndarray:
+    """The L2 norm of each row of ``matrix`` (as ``np.linalg.norm(matrix, axis=1)``, without
+    its temporary copy of the squared matrix)."""
+    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
 
 
 def partition_of(row_ids: np.ndarray, indexed: np.ndarray, partitions: np.ndarray, count: int) -> np.ndarray:
@@ -163,16 +193,25 @@ def load(
     of ``layout`` (the index's sorted row ids, their partitions, the partition count), and
     cache them, evicting the least recently used; None when they do not fit in ``cap``."""
     table = ds.to_table(columns=[column], filter=filter, with_row_id=True)
-    row_ids, matrix = vectors_of(table, column)
     if layout is None:
+        row_ids, matrix = vectors_of(table, column)
         offsets = np.array([0, len(row_ids)], np.int64)
     else:
+        row_ids, pieces = _pieces(table, column)
         indexed, partitions, count = layout
         bucket = partition_of(row_ids, indexed, partitions, count)
         order = np.argsort(bucket, kind="stable")
-        row_ids, matrix = row_ids[order], matrix[order]
+        # each row written once, straight to its place in partition order
+        place = np.empty(len(order), np.int64)
+        place[order] = np.arange(len(order))
+        matrix = np.empty((len(row_ids), table.schema.field(column).type.list_size), np.float32)
+        at = 0
+        for piece in pieces:
+            matrix[place[at : at + len(piece)]] = piece
+            at += len(piece)
+        row_ids = row_ids[order]
         offsets = np.searchsorted(bucket[order], np.arange(count + 2)).astype(np.int64)
-    cached = Cached(row_ids, matrix, np.linalg.norm(matrix, axis=1), offsets)
+    cached = Cached(row_ids, matrix, row_norms(matrix), offsets)
     if cached.nbytes > cap:
         return None
     key = _key(ds, filter, column)
