@@ -40,11 +40,12 @@ from lancesql.settings import declare
 
 declare(
     "vector_search_cache_bytes",
-    256 << 20,
+    512 << 20,
     int,
     "Memory for the vectors of filtered searches' matching rows, cached per version and "
-    "filter so that later searches with the same filter run exactly as one matrix product "
-    "(0 turns the cache off).",
+    "filter so that later searches with the same filter run exactly as one matrix product, "
+    "and for a table's vectors read by a similarity join, which later searches of the "
+    "table compare as the join did (0 turns the cache off).",
 )
 
 #: Metrics the cache computes as Lance does.
@@ -81,14 +82,14 @@ _CACHE: OrderedDict[tuple[str, int, str, str, str], Cached] = OrderedDict()
 _ASKED: OrderedDict[tuple[str, int, str, str, str], int] = OrderedDict()
 
 
-def _key(ds: lance.LanceDataset, filter: str, column: str) -> tuple[str, int, str, str, str]:
+def _key(ds: lance.LanceDataset, filter: str | None, column: str) -> tuple[str, int, str, str, str]:
     """Shared by every connection that opens this version: the path and version, and the
     newest data file's name (a uuid), since a table dropped and made again at the same
-    path starts at the same version numbers."""
+    path starts at the same version numbers. No filter (None) holds every row."""
     fragments = ds.get_fragments()
     files = fragments[-1].data_files() if fragments else []
     newest = f"{len(fragments)}:{files[0].path if files else ''}"
-    return (str(ds.uri), ds.version, newest, filter, column)
+    return (str(ds.uri), ds.version, newest, "" if filter is None else filter, column)
 
 
 _BLAS: list[ThreadpoolController] = []
@@ -103,7 +104,7 @@ def one_blas_thread() -> Any:
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-def lookup(ds: lance.LanceDataset, filter: str, column: str) -> Cached | None:
+def lookup(ds: lance.LanceDataset, filter: str | None, column: str) -> Cached | None:
     """The cached rows of ``filter`` in this version of ``ds``, if held."""
     key = _key(ds, filter, column)
     with _LOCK:
@@ -113,7 +114,7 @@ def lookup(ds: lance.LanceDataset, filter: str, column: str) -> Cached | None:
         return cached
 
 
-def asked(ds: lance.LanceDataset, filter: str, column: str) -> int:
+def asked(ds: lance.LanceDataset, filter: str | None, column: str) -> int:
     """Count one more search of ``filter`` on this version; how many there were so far."""
     key = _key(ds, filter, column)
     with _LOCK:
@@ -184,7 +185,7 @@ def partition_of(row_ids: np.ndarray, indexed: np.ndarray, partitions: np.ndarra
 
 def load(
     ds: lance.LanceDataset,
-    filter: str,
+    filter: str | None,
     column: str,
     cap: int,
     layout: tuple[np.ndarray, np.ndarray, int] | None = None,
@@ -192,7 +193,7 @@ def load(
     """Read the rows ``filter`` keeps (their ids and ``column``), grouped by the partitions
     of ``layout`` (the index's sorted row ids, their partitions, the partition count), and
     cache them, evicting the least recently used; None when they do not fit in ``cap``."""
-    table = ds.to_table(columns=[column], filter=filter, with_row_id=True)
+    table = ds.to_table(columns=[column], filter=filter or None, with_row_id=True)
     if layout is None:
         row_ids, matrix = vectors_of(table, column)
         offsets = np.array([0, len(row_ids)], np.int64)
@@ -257,7 +258,7 @@ def l2_exact(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
 class Scan:
     """Which held rows a search compares: the buckets in ``order`` (partitions nearest the
     query first), at least ``budget`` rows, then ``window`` rows more at a time for as long
-    as the last window found one of the k nearest so far."""
+    as the last window found one of the k nearest so far (no more with ``window`` 0)."""
 
     order: np.ndarray
     budget: int
@@ -308,6 +309,8 @@ def nearest(
             index, distance = index[keep], distance[keep]
         if not first and not (new < kth).any():
             break  # the last window found none of the k nearest: the rest lie further
+        if scan.window <= 0:
+            break
         first = False
     return (*_select(cached, index, distance, q, metric, k, with_ties), read)
 
