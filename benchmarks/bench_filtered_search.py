@@ -104,12 +104,18 @@ def filtered(
     ds = lance.dataset(str(root / "bench.lance"))
     cons = {e: lancesql.connect(root, engine=e) for e in ("duckdb", "datafusion")}
     curs = {e: c.cursor() for e, c in cons.items()}
+    # once per process, not per filter: the first filtered search sets up BLAS thread
+    # control, and one with more than vector_search_exact_rows rows reads the index's
+    # partition layout (once per version); a filter none of the cases uses
+    for cur in curs.values():
+        warm = "SELECT id FROM vector_search('bench', 'emb', ?, 10, filter => 'spread < 1499')"
+        cur.execute(warm, [data.queries[0]]).fetchall()
     cases: list[tuple[str, float, str | None]] = [("none", 1.0, None)]
     cases += [(p, s, f"{p} < {data.kept(s)}") for p in placements for s in selectivities]
     lines = [
         "| placement | kept | "
         + " | ".join(f"{m} recall / ms" for m in METHODS)
-        + " | lancesql 1st / 2nd query ms | lancesql plan |",
+        + " | lancesql 1st / 2nd search of the filter ms | lancesql plan |",
         "|---|---|" + "---|" * (len(METHODS) + 2),
     ]
     verdicts: list[str] = []
@@ -119,7 +125,7 @@ def filtered(
         runs = searchers(ds, curs, where)
         found: dict[str, list[float]] = {m: [] for m in METHODS}
         times: dict[str, list[float]] = {m: [] for m in METHODS}
-        first = [0.0, 0.0]
+        first: list[float] = []  # lancesql's first calls with this filter, in order
         for i, q in enumerate(data.queries):
             truth = data.truth(q, mask, K)
             for rep in range(repeat):
@@ -128,11 +134,12 @@ def filtered(
                     start = time.perf_counter()
                     ids = runs[method](q)
                     times[method].append((time.perf_counter() - start) * 1000)
-                    if i < 2 and rep == 0 and method.startswith("lancesql"):
-                        # the first query with a filter plans (counts the matching rows per
-                        # partition); the first or second may read the matching rows'
-                        # vectors into memory (the later ones reuse them): reported apart
-                        first[i] = max(first[i], times[method][-1])
+                    if len(first) < 2 and method.startswith("lancesql"):
+                        # the first search with a filter plans (counts the matching rows
+                        # per partition); the first or the second may read the matching
+                        # rows' vectors into memory (the later ones reuse them): reported
+                        # apart (the two engines' connections share that memory)
+                        first.append(times[method][-1])
                     if rep == 0:
                         found[method].append(recall(ids, truth))
         rec = {m: float(np.mean(found[m])) for m in METHODS}
@@ -180,11 +187,13 @@ def filtered(
                 f"latency NOT met: {placement} {kept}: {ms:.1f} ms > exact prefiltered "
                 f"{med['pylance exact']:.1f} ms"
             )
-        if selectivity <= 0.01 and first[0] > med["pylance exact"]:
-            verdicts.append(
-                f"first query over: {placement} {kept}: {first[0]:.1f} ms > exact prefiltered "
-                f"{med['pylance exact']:.1f} ms (median)"
-            )
+        if selectivity <= 0.01:
+            for n, ms_n in zip(("first", "second"), first, strict=False):
+                if ms_n > med["pylance exact"]:
+                    verdicts.append(
+                        f"{n} search of the filter over: {placement} {kept}: {ms_n:.1f} ms > exact "
+                        f"prefiltered {med['pylance exact']:.1f} ms (median)"
+                    )
     for c in cons.values():
         c.close()
     return "\n".join(lines), verdicts
@@ -305,8 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             f"each runs every method in turn, {args.repeat} times (latency: median ms; recall@10 "
             "against exact numpy search over the kept rows). Placement: `near` keeps whole "
             "clusters the queries come from, `far` whole other clusters, `spread` random rows. "
-            "The machine was shared with other jobs (load average ~9 on 2 cores): latencies are "
-            "noisy, compare within a row.",
+            "The machine was shared with other jobs: latencies are noisy, compare within a row. "
+            "Column \"1st / 2nd search of the filter\": lancesql's first two calls with the "
+            "filter (a new SQL text each: parsed and rewritten), DuckDB's then DataFusion's "
+            "(the connections share the matching rows held in memory), after one warm-up "
+            "filtered search per engine with another filter (process start-up: BLAS thread "
+            "control, the index's partition layout read once per version).",
             "",
             "### Filtered search",
             "",

@@ -399,7 +399,7 @@ def plan_probes(
     candidates = k * (refine or 1)
     index_cost = costs.index(scanned, candidates)
     flat_cost = costs.exact(rows.total)
-    probed = tuple((int(order[i]), int(sizes[i]), int(hits[i])) for i in range(probes))
+    probed = tuple(zip(order[:probes].tolist(), sizes[:probes].tolist(), hits[:probes].tolist(), strict=True))
     why = (
         f"{rows.total} of {table_rows} rows match; the {nprobes} partitions nearest the "
         f"query hold {int(hits[:nprobes].sum())} of them; probing {probes} partitions "
