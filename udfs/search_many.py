@@ -73,9 +73,10 @@ declare(
     "vector_search_join_path",
     "auto",
     _join_path,
-    "How a similarity join (LATERAL vector_search) searches: auto (by estimated cost), "
-    "partitions (the table read once, each IVF partition compared with all the queries "
-    "probing it, exact distances) or index (Lance's search per query, in batches).",
+    "How a similarity join (LATERAL vector_search) searches: auto (each row's answer the "
+    "one vector_search gives it, the faster way by estimated cost), partitions (the table "
+    "read once, each IVF partition compared with all the queries probing it, exact "
+    "distances) or index (Lance's search per query, in batches).",
 )
 declare(
     "vector_search_threads",
