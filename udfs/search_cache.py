@@ -106,6 +106,8 @@ def one_blas_thread() -> Any:
 
 def lookup(ds: lance.LanceDataset, filter: str | None, column: str) -> Cached | None:
     """The cached rows of ``filter`` in this version of ``ds``, if held."""
+    if not _CACHE:
+        return None  # (every unfiltered search asks: no key to make when nothing is held)
     key = _key(ds, filter, column)
     with _LOCK:
         cached = _CACHE.get(key)
