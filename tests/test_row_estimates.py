@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import duckdb
 import lance
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 import lancesql
 
@@ -60,12 +63,9 @@ def test_the_count_follows_deletes(tmp_path: Path) -> None:
         assert estimates(plan) == [4_000, 4_000]
 
 
-def test_an_aggregate_over_joins_plans_as_over_parquet(tmp_path: Path) -> None:
-    # Oracle: plain DuckDB over Parquet copies of the same tables. Without column
-    # statistics DuckDB grouped the big side by its (unique) key before the join.
-    import duckdb
-    import pyarrow.parquet as pq
-
+def three_tables(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """The laion three-table join at 20,000 rows: the tables as Lance datasets under
+    ``tmp_path``, and plain DuckDB over Parquet copies of them (the oracle)."""
     n = 20_000
     tables = {
         "t": pa.table({"key": np.arange(n), "s": np.linspace(0, 1, n)}),
@@ -81,13 +81,41 @@ def test_an_aggregate_over_joins_plans_as_over_parquet(tmp_path: Path) -> None:
         "SELECT l.label, count(*) AS n, round(avg(t.s), 6) AS s FROM t JOIN labels AS l ON l.key = t.key "
         "JOIN manifest AS m ON m.key = t.key GROUP BY l.label ORDER BY l.label"
     )
+    return plain, sql
+
+
+def engine_plan(cur: lancesql.Cursor, sql: str) -> str:
+    cur.execute("EXPLAIN " + sql)
+    return next(p for source, p in cur.fetchall() if source.startswith("engine"))
+
+
+def test_an_aggregate_over_joins_plans_as_over_parquet(tmp_path: Path) -> None:
+    # Oracle: plain DuckDB over Parquet copies of the same tables. Without column
+    # statistics DuckDB grouped the big side by its (unique) key before the join.
+    plain, sql = three_tables(tmp_path)
     parquet_plan = "\n".join(r[1] for r in plain.execute("EXPLAIN " + sql).fetchall())
     with lancesql.connect(tmp_path) as con:
         cur = con.cursor()
-        cur.execute("EXPLAIN " + sql)
-        plan = next(p for source, p in cur.fetchall() if source.startswith("engine"))
+        plan = engine_plan(cur, sql)
         assert plan.count("Group By") == parquet_plan.count("Group By") == 1
         assert rows_of(cur, sql) == [tuple(r) for r in plain.execute(sql).fetchall()]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a DuckDB Python source gives the planner a row count only, so the key's distinct "
+    "count is the smallest table's row count and t JOIN manifest is estimated at t's size "
+    "(docs/ARCHITECTURE.md, 'The DuckDB adapter'); over Parquet min/max give it",
+)
+def test_the_three_table_join_is_estimated_as_over_parquet(tmp_path: Path) -> None:
+    # Oracle: plain DuckDB over Parquet, which estimates the join of a 20,000-row table
+    # with the 200-row manifest at 200 rows and builds its last hash table on that.
+    plain, sql = three_tables(tmp_path)
+    parquet_plan = "\n".join(r[1] for r in plain.execute("EXPLAIN " + sql).fetchall())
+    with lancesql.connect(tmp_path) as con:
+        plan = engine_plan(con.cursor(), sql)
+    largest = max(int(m.replace(",", "")) for m in re.findall(r"~([\d,]+) rows?", plan))
+    assert largest <= max(int(m.replace(",", "")) for m in re.findall(r"~([\d,]+) rows?", parquet_plan))
 
 
 def rows_of(cur: lancesql.Cursor, sql: str) -> list[tuple]:

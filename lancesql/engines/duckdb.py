@@ -199,6 +199,11 @@ def _estimate_lance_scans() -> None:
     to read ``lancesql_rows`` from the objects lancesql registers; any other object gets
     what DuckDB gave it before. Without that source class (another DuckDB release), scans
     stay unestimated, which ``tests/test_row_estimates.py`` reports.
+
+    A row count is all a source can give: DuckDB's scan of a Python object sets the
+    cardinality from ``rows()`` and has no statistics callback (nor has DuckDB's C API),
+    so a join key's distinct count falls back to the smallest row count among the tables
+    it joins (see "The DuckDB adapter" in docs/ARCHITECTURE.md).
     """
     try:
         from duckdb._sources.pyarrow import PyArrowDatasetSource
