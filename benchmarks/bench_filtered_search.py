@@ -94,6 +94,21 @@ def searchers(
     }
 
 
+def _connections(
+    root: Path, data: Data
+) -> tuple[dict[str, lancesql.Connection], dict[str, lancesql.Cursor]]:
+    """A connection and cursor per engine, after one filtered search each: once per
+    process, not per filter, the first filtered search sets up BLAS thread control, and
+    one with more than vector_search_exact_rows rows reads the index's partition layout
+    (once per version). Its filter is one none of the cases uses."""
+    cons = {e: lancesql.connect(root, engine=e) for e in ("duckdb", "datafusion")}
+    curs = {e: c.cursor() for e, c in cons.items()}
+    for cur in curs.values():
+        warm = "SELECT id FROM vector_search('bench', 'emb', ?, 10, filter => 'spread < 1499')"
+        cur.execute(warm, [data.queries[0]]).fetchall()
+    return cons, curs
+
+
 def filtered(
     root: Path,
     data: Data,
@@ -102,14 +117,7 @@ def filtered(
     selectivities: tuple[float, ...] = SELECTIVITIES,
 ) -> tuple[str, list[str]]:
     ds = lance.dataset(str(root / "bench.lance"))
-    cons = {e: lancesql.connect(root, engine=e) for e in ("duckdb", "datafusion")}
-    curs = {e: c.cursor() for e, c in cons.items()}
-    # once per process, not per filter: the first filtered search sets up BLAS thread
-    # control, and one with more than vector_search_exact_rows rows reads the index's
-    # partition layout (once per version); a filter none of the cases uses
-    for cur in curs.values():
-        warm = "SELECT id FROM vector_search('bench', 'emb', ?, 10, filter => 'spread < 1499')"
-        cur.execute(warm, [data.queries[0]]).fetchall()
+    cons, curs = _connections(root, data)
     cases: list[tuple[str, float, str | None]] = [("none", 1.0, None)]
     cases += [(p, s, f"{p} < {data.kept(s)}") for p in placements for s in selectivities]
     lines = [
@@ -210,11 +218,7 @@ def first_searches(
     lancesql's first search (DuckDB, a new SQL text) and second (DataFusion), and
     pylance's exact prefiltered search of the same filter, in alternating order."""
     ds = lance.dataset(str(root / "bench.lance"))
-    cons = {e: lancesql.connect(root, engine=e) for e in ("duckdb", "datafusion")}
-    curs = {e: c.cursor() for e, c in cons.items()}
-    for cur in curs.values():  # process start-up, as in filtered()
-        warm = "SELECT id FROM vector_search('bench', 'emb', ?, 10, filter => 'spread < 1499')"
-        cur.execute(warm, [data.queries[0]]).fetchall()
+    cons, curs = _connections(root, data)
     lines = [
         "| placement | kept | filters | lancesql 1st search ms: median (min-max) | lancesql 2nd search ms: "
         "median | pylance exact ms: median (min-max) | 1st / pylance exact |",
