@@ -70,7 +70,11 @@ class _WordTokenizer(LanceSQL.Tokenizer):
 
 #: The dialect lancesql reads, whatever the engine.
 DIALECT = LanceSQL
+_DIALECT = LanceSQL()
 _TOKENIZER = _WordTokenizer()
+#: Tokens after which sqlglot's own tokenizer folds the rest of a statement into one
+#: string (``_WordTokenizer`` does not): such text is tokenized again to be parsed.
+_COMMANDS = frozenset(LanceSQL.Tokenizer.COMMANDS)
 
 
 def tokenize(sql: str) -> list[Token]:
@@ -91,9 +95,16 @@ def preprocess(sql: str) -> tuple[str, int]:
     >>> preprocess("FROM t AT (BRANCH => 'exp', VERSION => ?)")[0]
     "FROM t AT (VERSION => __lancesql_branch('exp', $1))"
     """
-    tokens = tokenize(sql)
+    edits, count, _ = _edits(tokenize(sql))
+    return _apply(sql, edits), count
+
+
+def _edits(tokens: list[Token]) -> tuple[list[tuple[int, int, str]], int, bool]:
+    """The text edits :func:`preprocess` makes, the number of ``?``, and whether every
+    edit only numbers a ``?``."""
     edits: list[tuple[int, int, str]] = []
     count = 0
+    numbering_only = True
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -113,12 +124,38 @@ def preprocess(sql: str) -> tuple[str, int]:
         ):
             tag = tokens[i + 2]
             edits.append((tag.start, tag.end + 1, "VERSION"))
+            numbering_only = False
         elif tok.text.upper() == "AT" and (branch := _branch_clause(tokens, i)):
             edits.extend(branch)
+            numbering_only = False
         i += 1
+    return edits, count, numbering_only
+
+
+def _apply(sql: str, edits: list[tuple[int, int, str]]) -> str:
     for start, end, text in sorted(edits, reverse=True):
         sql = sql[:start] + text + sql[end:]
-    return sql, count
+    return sql
+
+
+def _numbered(tokens: list[Token]) -> list[Token]:
+    """``tokens`` with each ``?`` as the tokens of ``$n`` (what :func:`preprocess` writes),
+    at the place of the ``?`` in the text, so the parser need not tokenize again."""
+    out: list[Token] = []
+    count = 0
+    for tok in tokens:
+        question = tok.token_type == TokenType.PLACEHOLDER and tok.text == "?"
+        if question or tok.token_type == TokenType.QDCOLON:
+            count += 1
+            where = (tok.line, tok.col, tok.start, tok.start)
+            out.append(Token(TokenType.PARAMETER, "$", *where))
+            out.append(Token(TokenType.NUMBER, str(count), *where))
+            if tok.token_type == TokenType.QDCOLON:
+                out.append(Token(TokenType.DCOLON, "::", tok.line, tok.col, tok.start + 1, tok.end))
+            out[-1].comments = tok.comments  # the comments after it, as on the text's last token
+        else:
+            out.append(tok)
+    return out
 
 
 #: The function ``AT (BRANCH => ...)`` is carried in, through sqlglot, to the rewriter.
@@ -170,14 +207,24 @@ def parse(sql: str) -> Parsed:
     """
     if not sql or not sql.strip():
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
-    text, count = preprocess(sql)
-    if count:
-        # sqlglot 30 reads ``$1`` as the start of a ``$tag$`` string, and that speculative
-        # scan fails on an escaped quote at the very end (``... = $1 AND s = ''``): a
-        # trailing space ends the text after the quote instead
-        text += " "
+    tokens = tokenize(sql)
+    edits, count, numbering_only = _edits(tokens)
+    text = sql
+    trees: list[exp.Expr | None] = []
     try:
-        trees = sqlglot.parse(text, read=DIALECT)
+        if numbering_only and not any(t.token_type in _COMMANDS for t in tokens):
+            # the tokens sqlglot would read from the edited text: parsed as they are
+            trees = _DIALECT.parser().parse(_numbered(tokens), sql)
+            if any(isinstance(t, exp.Command) for t in trees):
+                trees = []  # a command keeps its raw text: the numbered text's
+        if not trees:
+            text = _apply(sql, edits)
+            if count:
+                # sqlglot 30 reads ``$1`` as the start of a ``$tag$`` string, and that
+                # speculative scan fails on an escaped quote at the very end (``... = $1
+                # AND s = ''``): a trailing space ends the text after the quote instead
+                text += " "
+            trees = sqlglot.parse(text, read=DIALECT)
     except ParseError as exc:
         raise ProgrammingError(_describe(exc, sql, text)) from None
     except TokenError as exc:

@@ -63,12 +63,14 @@ class Prepared:
 def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
     """The engine SQL of an already rewritten tree, parameters renumbered ``$1..$n``."""
     original = tuple(rewritten.find_all(exp.Placeholder))
-    generated = rewritten
     if original:
         generated = rewritten.copy()
         for i, node in enumerate(list(generated.find_all(exp.Placeholder))):
             node.replace(exp.Placeholder(this=str(i + 1)))
-    sql = generated.sql(dialect=dialect, normalize_functions=False)
+        # a copy of our own, so the generator need not copy it again
+        sql = generated.sql(dialect=dialect, normalize_functions=False, copy=False)
+    else:
+        sql = rewritten.sql(dialect=dialect, normalize_functions=False)
     return Prepared(rewritten, sql, original, fast_path.analyse(rewritten))
 
 

@@ -17,6 +17,7 @@ import pytest
 
 import lancesql
 from benchmarks.filtered_data import PLACEMENTS, SELECTIVITIES, Data, generate, write
+from lancesql.udfs import search_plan
 
 K = 10
 NPROBES = 4
@@ -117,3 +118,18 @@ def test_explain_shows_partitions_probed(data: tuple[Path, Data], engine: str) -
     assert len(cells) > NPROBES
     assert any(int(m) == 0 for m, _ in cells)
     assert sum(1 for m, _ in cells if int(m) > 0) >= NPROBES
+
+
+def test_partition_layout_read_from_the_index_file(data: tuple[Path, Data]) -> None:
+    """The centroids come from the index file (not megabytes of statistics JSON): the
+    same as Lance's statistics give, and each row in the partition Lance lists it in."""
+    root, _ = data
+    ds = lance.dataset(str(root / "pts.lance"))
+    index = next(d.name for d in ds.describe_indices() if d.field_names == ["emb"])
+    layout = search_plan._read_layout(ds, index)
+    assert layout is not None
+    (segment,) = search_plan._segments(ds, index, centroids=True)
+    np.testing.assert_array_equal(layout.centroids, np.asarray(segment["centroids"], np.float32))
+    assert layout.sizes.tolist() == [p["size"] for p in segment["partitions"]]
+    assert np.bincount(layout.partitions, minlength=layout.count).tolist() == layout.sizes.tolist()
+    assert search_plan._index_centroids(str(root / "pts.lance" / "no.idx")) is None

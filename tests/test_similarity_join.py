@@ -38,14 +38,23 @@ def test_lateral_equals_one_search_per_row(
     con: lancesql.Connection, mnist_root: Path, form: str
 ) -> None:
     ds = lance.dataset(str(mnist_root / "mnist.lance"))
-    cur = con.cursor()
-    # Lance's search per row, as a single vector_search runs (the partition path is below)
-    cur.execute("SET lancesql.vector_search_join_path = index")
-    for k, extra in ((4, ""), (3, ", filter => 'label = 3', nprobes => 2, refine_factor => 3")):
+    cur = con.cursor()  # the default settings: the join path is chosen by cost
+    cases = (
+        (4, ""),
+        (5, ", nprobes => 2"),
+        (3, ", filter => 'label = 3', nprobes => 2, refine_factor => 3"),
+        (3, ", filter => 'label < 5', nprobes => 2"),  # 2,500 rows: planned, then held
+    )
+    for k, extra in cases:
         call = f"vector_search('mnist', 'image_emb', a.image_emb, {k}{extra})"
         sql = "SELECT a.id, s.id, s._distance " + form.format(left=LEFT, call=call)
         got = {(a, b, round(d, 5)) for a, b, d in cur.execute(sql).fetchall()}
         assert got == singles(cur, ds, k, extra)
+    # the join compared the table's vectors partition by partition and kept them: the
+    # single searches compared the same partitions of them
+    vector = ds.to_table(columns=["image_emb"], filter="id = 3").column(0)[0].as_py()
+    plan = cur.execute("EXPLAIN " + Q.format(k=5, extra=", nprobes => 2"), [vector]).fetchall()[1][1]
+    assert "held in memory (read by a similarity join): the 2 partitions nearest" in plan
 
 
 def test_null_vector_left_join_and_row_arguments(con: lancesql.Connection) -> None:

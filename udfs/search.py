@@ -309,6 +309,29 @@ def plan_search(
         )
         return Plan("cached", plan.nearest, reason, plan.matching, (), held, scan, cost)
 
+    def held_table(plan: Plan) -> Plan | None:
+        """The plan over the table's vectors held in memory, when a similarity join has
+        read them (:mod:`lancesql.udfs.search_many`): the rows of the ``nprobes``
+        partitions nearest the query and those outside the index, compared exactly, as
+        the join compared them for each of its rows."""
+        if int(session.settings.get("vector_search_cache_bytes")) <= 0 or metric not in search_cache.METRICS:
+            return None
+        held = search_cache.lookup(ds, None, column)
+        layout = ivf_layout(ds, index.name) if index is not None and held is not None else None
+        if held is None or layout is None or held.buckets != layout.count + 1:
+            return None
+        order = search_plan.centroid_order(layout, vector, metric)
+        probes = max(1, min(planned, layout.count))
+        budget = int(held.per_bucket[layout.count] + held.per_bucket[order[:probes]].sum())
+        if budget == 0:
+            return None
+        scan = search_cache.Scan(np.append(layout.count, order), budget, 0)
+        reason = (
+            f"exact over the table's vectors held in memory (read by a similarity join): the "
+            f"{probes} partitions nearest the query and the rows outside the index ({budget} rows)"
+        )
+        return Plan("cached", plan.nearest, reason, None, (), held, scan, costs.cached(budget))
+
     if index is None:
         return exact(f"no vector index on {column!r}")
     if use_index is False:
@@ -318,7 +341,8 @@ def plan_search(
     if filter is None:
         if nprobes is not None:
             nearest["nprobes"] = nprobes
-        return Plan("index", nearest, f"no filter: index {index.name!r}")
+        plan = Plan("index", nearest, f"no filter: index {index.name!r}")
+        return (held_table(plan) if cache else None) or plan
     total = ds.count_rows()
     matching = count_matching(ds, filter)
     limit = int(session.settings.get("vector_search_exact_rows"))

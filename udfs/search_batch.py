@@ -137,7 +137,7 @@ def groups(
         row_ids, vectors = search_cache.vectors_of(pa.Table.from_batches([batch]), column)
         if not len(row_ids):
             continue
-        norms = np.linalg.norm(vectors, axis=1)
+        norms = search_cache.row_norms(vectors)
         if layout is None:
             yield count, row_ids, vectors, norms
             continue

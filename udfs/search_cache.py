@@ -34,18 +34,18 @@ from typing import Any
 import lance
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from threadpoolctl import ThreadpoolController
 
 from lancesql.settings import declare
 
 declare(
     "vector_search_cache_bytes",
-    256 << 20,
+    512 << 20,
     int,
     "Memory for the vectors of filtered searches' matching rows, cached per version and "
-    "filter so that later searches with the same filter run exactly as one matrix product "
-    "(0 turns the cache off).",
+    "filter so that later searches with the same filter run exactly as one matrix product, "
+    "and for a table's vectors read by a similarity join, which later searches of the "
+    "table compare as the join did (0 turns the cache off).",
 )
 
 #: Metrics the cache computes as Lance does.
@@ -82,14 +82,14 @@ _CACHE: OrderedDict[tuple[str, int, str, str, str], Cached] = OrderedDict()
 _ASKED: OrderedDict[tuple[str, int, str, str, str], int] = OrderedDict()
 
 
-def _key(ds: lance.LanceDataset, filter: str, column: str) -> tuple[str, int, str, str, str]:
+def _key(ds: lance.LanceDataset, filter: str | None, column: str) -> tuple[str, int, str, str, str]:
     """Shared by every connection that opens this version: the path and version, and the
     newest data file's name (a uuid), since a table dropped and made again at the same
-    path starts at the same version numbers."""
+    path starts at the same version numbers. No filter (None) holds every row."""
     fragments = ds.get_fragments()
     files = fragments[-1].data_files() if fragments else []
     newest = f"{len(fragments)}:{files[0].path if files else ''}"
-    return (str(ds.uri), ds.version, newest, filter, column)
+    return (str(ds.uri), ds.version, newest, "" if filter is None else filter, column)
 
 
 _BLAS: list[ThreadpoolController] = []
@@ -104,8 +104,10 @@ def one_blas_thread() -> Any:
     return _BLAS[0].limit(limits=1, user_api="blas")
 
 
-def lookup(ds: lance.LanceDataset, filter: str, column: str) -> Cached | None:
+def lookup(ds: lance.LanceDataset, filter: str | None, column: str) -> Cached | None:
     """The cached rows of ``filter`` in this version of ``ds``, if held."""
+    if not _CACHE:
+        return None  # (every unfiltered search asks: no key to make when nothing is held)
     key = _key(ds, filter, column)
     with _LOCK:
         cached = _CACHE.get(key)
@@ -114,7 +116,7 @@ def lookup(ds: lance.LanceDataset, filter: str, column: str) -> Cached | None:
         return cached
 
 
-def asked(ds: lance.LanceDataset, filter: str, column: str) -> int:
+def asked(ds: lance.LanceDataset, filter: str | None, column: str) -> int:
     """Count one more search of ``filter`` on this version; how many there were so far."""
     key = _key(ds, filter, column)
     with _LOCK:
@@ -133,14 +135,45 @@ def fits(rows: int, dim: int, cap: int) -> bool:
 
 def vectors_of(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
     """The row ids and vectors (float32 matrix) of ``table``'s rows whose ``column`` is not NULL."""
-    vectors = table.column(column).combine_chunks()
-    keep = pc.is_valid(vectors)
-    row_ids = table.column("_rowid").combine_chunks().filter(keep).to_numpy()
-    vectors = vectors.filter(keep)
-    dim = vectors.type.list_size
-    flat = pc.list_flatten(vectors).cast(pa.float32()).to_numpy(zero_copy_only=False)
-    matrix = np.ascontiguousarray(flat.reshape(-1, dim), dtype=np.float32)
-    return np.asarray(row_ids, np.uint64), matrix
+    row_ids, pieces = _pieces(table, column)
+    dim = table.schema.field(column).type.list_size
+    if len(pieces) == 1 and pieces[0].dtype == np.float32 and pieces[0].flags.c_contiguous:
+        return row_ids, pieces[0]
+    matrix = np.empty((len(row_ids), dim), np.float32)
+    at = 0
+    for piece in pieces:
+        matrix[at : at + len(piece)] = piece
+        at += len(piece)
+    return row_ids, matrix
+
+
+def _pieces(table: pa.Table, column: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The row ids of ``table``'s rows whose ``column`` is not NULL, and their vectors as
+    one matrix per chunk (views of Arrow's buffers where they can be: no copy)."""
+    dim = table.schema.field(column).type.list_size
+    ids = table.column("_rowid")
+    pieces, kept = [], []
+    at = 0
+    for chunk in table.column(column).chunks:
+        n = len(chunk)
+        chunk_ids = ids.slice(at, n)
+        at += n
+        if chunk.null_count:
+            valid = chunk.is_valid()
+            chunk, chunk_ids = chunk.filter(valid), chunk_ids.filter(valid)
+        if not len(chunk):
+            continue
+        flat = chunk.flatten().to_numpy(zero_copy_only=False)
+        pieces.append(flat.reshape(len(chunk), dim))
+        kept.append(np.asarray(chunk_ids.to_numpy(), np.uint64))
+    row_ids = np.concatenate(kept) if kept else np.empty(0, np.uint64)
+    return row_ids, pieces
+
+
+def row_norms(matrix: np.ndarray) -> np.ndarray:
+    """The L2 norm of each row of ``matrix`` (as ``np.linalg.norm(matrix, axis=1)``, without
+    its temporary copy of the squared matrix)."""
+    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
 
 
 def partition_of(row_ids: np.ndarray, indexed: np.ndarray, partitions: np.ndarray, count: int) -> np.ndarray:
@@ -154,7 +187,7 @@ def partition_of(row_ids: np.ndarray, indexed: np.ndarray, partitions: np.ndarra
 
 def load(
     ds: lance.LanceDataset,
-    filter: str,
+    filter: str | None,
     column: str,
     cap: int,
     layout: tuple[np.ndarray, np.ndarray, int] | None = None,
@@ -162,17 +195,26 @@ def load(
     """Read the rows ``filter`` keeps (their ids and ``column``), grouped by the partitions
     of ``layout`` (the index's sorted row ids, their partitions, the partition count), and
     cache them, evicting the least recently used; None when they do not fit in ``cap``."""
-    table = ds.to_table(columns=[column], filter=filter, with_row_id=True)
-    row_ids, matrix = vectors_of(table, column)
+    table = ds.to_table(columns=[column], filter=filter or None, with_row_id=True)
     if layout is None:
+        row_ids, matrix = vectors_of(table, column)
         offsets = np.array([0, len(row_ids)], np.int64)
     else:
+        row_ids, pieces = _pieces(table, column)
         indexed, partitions, count = layout
         bucket = partition_of(row_ids, indexed, partitions, count)
         order = np.argsort(bucket, kind="stable")
-        row_ids, matrix = row_ids[order], matrix[order]
+        # each row written once, straight to its place in partition order
+        place = np.empty(len(order), np.int64)
+        place[order] = np.arange(len(order))
+        matrix = np.empty((len(row_ids), table.schema.field(column).type.list_size), np.float32)
+        at = 0
+        for piece in pieces:
+            matrix[place[at : at + len(piece)]] = piece
+            at += len(piece)
+        row_ids = row_ids[order]
         offsets = np.searchsorted(bucket[order], np.arange(count + 2)).astype(np.int64)
-    cached = Cached(row_ids, matrix, np.linalg.norm(matrix, axis=1), offsets)
+    cached = Cached(row_ids, matrix, row_norms(matrix), offsets)
     if cached.nbytes > cap:
         return None
     key = _key(ds, filter, column)
@@ -218,7 +260,7 @@ def l2_exact(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
 class Scan:
     """Which held rows a search compares: the buckets in ``order`` (partitions nearest the
     query first), at least ``budget`` rows, then ``window`` rows more at a time for as long
-    as the last window found one of the k nearest so far."""
+    as the last window found one of the k nearest so far (no more with ``window`` 0)."""
 
     order: np.ndarray
     budget: int
@@ -269,6 +311,8 @@ def nearest(
             index, distance = index[keep], distance[keep]
         if not first and not (new < kth).any():
             break  # the last window found none of the k nearest: the rest lie further
+        if scan.window <= 0:
+            break
         first = False
     return (*_select(cached, index, distance, q, metric, k, with_ties), read)
 

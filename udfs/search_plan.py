@@ -41,6 +41,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,21 +192,19 @@ def ivf_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
 
 def _read_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
     try:
-        with _LOCK:
-            # the statistics include the centroids only when asked for them
-            before = os.environ.get("LANCE_INCLUDE_VECTOR_CENTROIDS")
-            os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"] = "true"
-            try:
-                stats = ds.stats.index_stats(index)
-            finally:
-                if before is None:
-                    del os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"]
-                else:
-                    os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"] = before
-        segments = stats.get("indices") or []
-        if not segments or not all("centroids" in s and "partitions" in s for s in segments):
+        # the statistics without centroids (JSON of a few KB): the centroids are read
+        # from the index file itself, the statistics with them are megabytes of JSON
+        # text that take a third of a second to make and read (256 x 512 floats)
+        segments = _segments(ds, index, centroids=False)
+        centroids = _index_centroids(str(segments[0]["uri"])) if segments else None
+        if segments and centroids is None:
+            segments = _segments(ds, index, centroids=True)
+        if not segments or not all("partitions" in s for s in segments):
             return None
-        centroids = np.asarray(segments[0]["centroids"], dtype=np.float32)
+        if centroids is None:
+            if "centroids" not in segments[0]:
+                return None
+            centroids = np.asarray(segments[0]["centroids"], dtype=np.float32)
         sizes = np.zeros(len(centroids), np.int64)
         ids, parts = [], []
         for segment in segments:
@@ -222,12 +221,103 @@ def _read_layout(ds: lance.LanceDataset, index: str) -> IvfLayout | None:
             ids.append(seg_ids)
             parts.append(np.repeat(np.arange(len(seg_sizes), dtype=np.int32), seg_sizes))
             sizes += seg_sizes
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError):
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError):
         return None
     row_ids = np.concatenate(ids)
     partitions = np.concatenate(parts)
     order = np.argsort(row_ids, kind="stable")
     return IvfLayout(centroids, sizes, row_ids[order], partitions[order])
+
+
+def _segments(ds: lance.LanceDataset, index: str, centroids: bool) -> list[dict[str, Any]]:
+    """The statistics of each segment of ``index`` (with its centroids when asked)."""
+    with _LOCK:
+        # the statistics include the centroids only when asked for them
+        before = os.environ.get("LANCE_INCLUDE_VECTOR_CENTROIDS")
+        os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"] = "true" if centroids else "false"
+        try:
+            stats = ds.stats.index_stats(index)
+        finally:
+            if before is None:
+                del os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"]
+            else:
+                os.environ["LANCE_INCLUDE_VECTOR_CENTROIDS"] = before
+    return list(stats.get("indices") or [])
+
+
+#: Lance's ``Tensor.DataType`` (``protos/index.proto``) to numpy's.
+_TENSOR_TYPES = {1: "<f2", 2: "<f4", 3: "<f8"}
+
+
+def _index_centroids(uri: str) -> np.ndarray | None:
+    """The IVF centroids kept in index file ``uri`` (partitions x dim, float32), or None
+    when it does not hold them as expected.
+
+    The file's schema metadata ``lance:ivf`` names the global buffer holding the IVF
+    model, a protobuf ``Ivf`` message whose field 4 is the centroids as a ``Tensor``
+    (field 1 its data type, 2 its shape, 3 its little-endian bytes)."""
+    try:
+        reader = LanceFileReader(uri)
+        metadata = reader.metadata().schema.metadata or {}
+        buffer = bytes(reader.read_global_buffer(int(metadata[b"lance:ivf"])))
+        tensor = dict((f, v) for f, _, v in _protobuf(buffer)).get(4)
+        if not isinstance(tensor, bytes):
+            return None
+        fields = list(_protobuf(tensor))
+        kind = next((v for f, w, v in fields if f == 1 and w == 0), 0)
+        shape = [n for f, w, v in fields if f == 2 for n in (_packed(v) if w == 2 else [v])]
+        data = next((v for f, w, v in fields if f == 3 and w == 2), None)
+        dtype = _TENSOR_TYPES.get(int(kind))
+        if dtype is None or not isinstance(data, bytes) or len(shape) != 2:
+            return None
+        count, dim = int(shape[0]), int(shape[1])
+        if count * dim * np.dtype(dtype).itemsize != len(data):
+            return None
+        return np.frombuffer(data, dtype).reshape(count, dim).astype(np.float32)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError):
+        return None
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _protobuf(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """(field number, wire type, value) of each field of a protobuf message, in order."""
+    at = 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        field, wire = key >> 3, key & 7
+        value: int | bytes
+        if wire == 0:
+            value, at = _varint(data, at)
+        elif wire == 1 or wire == 5:
+            width = 8 if wire == 1 else 4
+            value, at = data[at : at + width], at + width
+        elif wire == 2:
+            length, at = _varint(data, at)
+            value, at = data[at : at + length], at + length
+        else:
+            raise ValueError(f"protobuf wire type {wire}")
+        yield field, wire, value
+
+
+def _packed(data: int | bytes) -> list[int]:
+    """The varints of a packed repeated field."""
+    if not isinstance(data, bytes):
+        return [data]
+    values, at = [], 0
+    while at < len(data):
+        value, at = _varint(data, at)
+        values.append(value)
+    return values
 
 
 def matching(ds: lance.LanceDataset, index: str, layout: IvfLayout, filter: str) -> Matching:
@@ -309,7 +399,7 @@ def plan_probes(
     candidates = k * (refine or 1)
     index_cost = costs.index(scanned, candidates)
     flat_cost = costs.exact(rows.total)
-    probed = tuple((int(order[i]), int(sizes[i]), int(hits[i])) for i in range(probes))
+    probed = tuple(zip(order[:probes].tolist(), sizes[:probes].tolist(), hits[:probes].tolist(), strict=True))
     why = (
         f"{rows.total} of {table_rows} rows match; the {nprobes} partitions nearest the "
         f"query hold {int(hits[:nprobes].sum())} of them; probing {probes} partitions "

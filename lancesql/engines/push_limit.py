@@ -32,6 +32,8 @@ limit => 5) AS t WHERE label = 3 LIMIT 5"
     "SELECT label, COUNT(*) FROM LANCE_SCAN('t') AS t GROUP BY label LIMIT 5"
     """
     for select in list(expression.find_all(exp.Select)):
+        if select.args.get("limit") is None:
+            continue  # nothing to push (and no need to analyse it)
         fast = analyse(select)
         if fast is None or fast.limit is None or fast.source != "lance_scan" or not fast.alone(_ACCEPTS):
             continue

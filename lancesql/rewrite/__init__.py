@@ -9,6 +9,7 @@ arguments (the names of the table functions) and switches that turn rules off.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
@@ -64,6 +65,12 @@ def rewrite(
     for rule in rules:
         if switches is not None and switches.get(rule.__name__) is False:
             continue
-        wanted = inspect.signature(rule).parameters
+        wanted = _parameters(rule)
         expression = rule(expression, **{k: v for k, v in arguments.items() if k in wanted})
     return expression
+
+
+@functools.cache
+def _parameters(rule: Rule) -> frozenset[str]:
+    """The names of ``rule``'s parameters (read once: a statement runs every rule)."""
+    return frozenset(inspect.signature(rule).parameters)

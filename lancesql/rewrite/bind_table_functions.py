@@ -80,6 +80,8 @@ def bind_table_functions(expression: exp.Expression, functions: Collection[str])
     >>> bind_table_functions(tree, {"lance_scan", "vector_search"}).sql("duckdb")
     'SELECT COUNT(k) FROM __lancesql_0 AS x, __lancesql_1 AS vector_search'
     """
+    if not any(isinstance(t.this, exp.Func) for t in expression.find_all(exp.Table)):
+        return expression  # no call: the scopes need not be read
     counter = itertools.count()
     for table in table_references(expression):
         func = table.this

@@ -84,8 +84,11 @@ as_where => TRUE) AS t"
     >>> order_by_distance(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     'SELECT id FROM t AS x JOIN u ON TRUE ORDER BY ARRAY_DISTANCE(x.e, [1, 0]) LIMIT 5'
     """
+    selects = [s for s in expression.find_all(exp.Select) if s.args.get("order") and s.args.get("limit")]
+    if not selects:
+        return expression  # no ORDER BY ... LIMIT: the scopes need not be read
     ctes = cte_references(expression)
-    for select in list(expression.find_all(exp.Select)):
+    for select in selects:
         _rewrite(select, ctes, recompute)
     return expression
 

@@ -36,6 +36,8 @@ def project_table_functions(expression: exp.Expression) -> exp.Expression:
     >>> project_table_functions(bound).find(exp.Table).meta[COLUMNS_KEY] is None
     True
     """
+    if not any(META_KEY in t.meta for t in expression.find_all(exp.Table)):
+        return expression  # no placeholder: the scopes need not be read
     for table in table_references(expression):
         if META_KEY in table.meta:
             table.meta[COLUMNS_KEY] = _columns(expression, table)

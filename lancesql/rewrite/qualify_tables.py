@@ -24,9 +24,11 @@ LANCE_SCAN('d/x.lance') AS x, information_schema.tables"
     >>> qualify_tables(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     "SELECT * FROM LANCE_SCAN('t') AS t JOIN (WITH t AS (SELECT 1 AS id) SELECT id FROM t) AS s USING (id)"
     """
+    if not any(map(_named, expression.find_all(exp.Table))):
+        return expression  # only table functions: the scopes need not be read
     ctes = cte_references(expression)
     for table in table_references(expression):
-        if not isinstance(table.this, exp.Identifier) or table.args.get("db") or table.args.get("catalog"):
+        if not _named(table):
             continue  # a table function, or a table of the engine's own schemas
         name = table.name
         if id(table) in ctes:
@@ -38,6 +40,12 @@ LANCE_SCAN('d/x.lance') AS x, information_schema.tables"
         call = exp.Anonymous(this="lance_scan", expressions=[exp.Literal.string(name)])
         table.replace(exp.Table(this=call, alias=alias, joins=table.args.get("joins")))
     return expression
+
+
+def _named(table: exp.Table) -> bool:
+    """Whether ``table`` is an unqualified name (a Lance table, or a CTE)."""
+    qualified = table.args.get("db") or table.args.get("catalog")
+    return isinstance(table.this, exp.Identifier) and not qualified
 
 
 def _is_target(table: exp.Table) -> bool:

@@ -26,6 +26,8 @@ def time_travel(expression: exp.Expression) -> exp.Expression:
     >>> time_travel(sqlglot.parse_one(sql, read="duckdb")).sql("duckdb")
     "SELECT * FROM LANCE_SCAN('t', CAST('2026-11-01 10:00' AS TIMESTAMP)) AS t"
     """
+    if not any(t.args.get("when") or t.args.get("version") for t in expression.find_all(exp.Table)):
+        return expression  # no time travel: the scopes need not be read
     for table in table_references(expression):
         when = table.args.get("when")
         version = table.args.get("version")
