@@ -37,7 +37,7 @@ def start(root: Path, sql: str, slow: float = 0.0, go: Path | None = None) -> su
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(root), sql],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
@@ -46,9 +46,10 @@ def start(root: Path, sql: str, slow: float = 0.0, go: Path | None = None) -> su
 
 
 def finish(child: subprocess.Popen[str]) -> str:
-    """``done``, or ``error <class>: <message>`` (what the child printed)."""
-    out, _ = child.communicate(timeout=120)
-    return out.strip()
+    """``done``, or ``error <class>: <message>`` (what the child printed); a child that
+    printed neither gives its exit status and the end of its stderr, to say why."""
+    out, err = child.communicate(timeout=120)
+    return out.strip() or f"no output, exit {child.returncode}: {err[-2000:]}"
 
 
 @pytest.fixture
