@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +94,13 @@ def rows(con: lancesql.Connection, sql: str, params: list | None = None) -> list
 
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def stop(server: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a server process a test started: terminate, then kill after ``timeout`` s."""
+    server.terminate()
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

@@ -31,7 +31,7 @@ import pytest
 
 import lancesql
 from examples import mnist
-from tests.conftest import ROOT, rows
+from tests.conftest import ROOT, rows, stop
 from tests.test_remote import BUCKET
 from tests.test_remote import s3_options as s3_options  # the S3 server fixture
 
@@ -445,11 +445,7 @@ def client_address(cluster: Cluster) -> Iterator[str]:
             time.sleep(0.2)
         yield f"ray://127.0.0.1:{port}"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, timeout=20)
 
 
 def test_ray_client_address(client_address: str, base: Path, tmp_path: Path) -> None:

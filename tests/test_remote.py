@@ -19,7 +19,7 @@ import lance
 import pytest
 
 import lancesql
-from tests.conftest import rows
+from tests.conftest import rows, stop
 
 boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto")
@@ -70,12 +70,7 @@ def s3_options() -> Iterator[dict[str, str]]:
         ).create_bucket(Bucket=BUCKET)
         yield options
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=10)
 
 
 @pytest.fixture(scope="module")
