@@ -420,19 +420,3 @@ def describe(probed: tuple[tuple[int, int, int], ...], limit: int = 40) -> str:
     parts = [f"{p}:{m}/{n}" for p, n, m in probed[:limit]]
     more = f" ... ({len(probed) - limit} more)" if len(probed) > limit else ""
     return " ".join(parts) + more
-
-
-def scan_partitions(
-    layout: IvfLayout, per_partition: np.ndarray, query: np.ndarray, metric: str, k: int, nprobes: int
-) -> np.ndarray:
-    """The partitions an exact scan of held matching rows reads for ``query``: in
-    centroid order until they hold as many matching rows as the unfiltered search reads
-    (the rows of its ``nprobes`` nearest partitions) and at least ``k``, and at least
-    ``nprobes`` partitions; ``per_partition`` counts the held rows of each partition."""
-    order = centroid_order(layout, query, metric)
-    nprobes = max(1, min(nprobes, layout.count))
-    budget = max(int(layout.sizes[order[:nprobes]].sum()), k)
-    seen = np.cumsum(per_partition[order])
-    enough = (seen >= min(budget, int(seen[-1]))) & (np.arange(1, len(order) + 1) >= nprobes)
-    probes = int(np.argmax(enough)) + 1
-    return order[:probes]
