@@ -139,12 +139,18 @@ def vectors_of(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
     dim = table.schema.field(column).type.list_size
     if len(pieces) == 1 and pieces[0].dtype == np.float32 and pieces[0].flags.c_contiguous:
         return row_ids, pieces[0]
-    matrix = np.empty((len(row_ids), dim), np.float32)
+    return row_ids, _stack(pieces, len(row_ids), dim)
+
+
+def _stack(pieces: list[np.ndarray], rows: int, dim: int, place: np.ndarray | None = None) -> np.ndarray:
+    """``pieces`` as one float32 matrix of ``rows`` rows: in order, or each row written
+    once, straight to its row in ``place``."""
+    matrix = np.empty((rows, dim), np.float32)
     at = 0
     for piece in pieces:
-        matrix[at : at + len(piece)] = piece
+        matrix[slice(at, at + len(piece)) if place is None else place[at : at + len(piece)]] = piece
         at += len(piece)
-    return row_ids, matrix
+    return matrix
 
 
 def _pieces(table: pa.Table, column: str) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -207,11 +213,7 @@ def load(
         # each row written once, straight to its place in partition order
         place = np.empty(len(order), np.int64)
         place[order] = np.arange(len(order))
-        matrix = np.empty((len(row_ids), table.schema.field(column).type.list_size), np.float32)
-        at = 0
-        for piece in pieces:
-            matrix[place[at : at + len(piece)]] = piece
-            at += len(piece)
+        matrix = _stack(pieces, len(row_ids), table.schema.field(column).type.list_size, place)
         row_ids = row_ids[order]
         offsets = np.searchsorted(bucket[order], np.arange(count + 2)).astype(np.int64)
     cached = Cached(row_ids, matrix, row_norms(matrix), offsets)
