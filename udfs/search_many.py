@@ -51,6 +51,7 @@ from lancesql.udfs.search import (
     plan_search,
     query_vector,
     read_columns,
+    take_rows,
     vector_index,
 )
 from lancesql.udfs.search_plan import Costs, ivf_layout
@@ -269,13 +270,7 @@ def _rows(
     ds: Any, wanted: list[str], query: np.ndarray, row_ids: np.ndarray, distances: np.ndarray
 ) -> pa.Table:
     """The rows ``row_ids`` (read once each) with their ``_distance`` and ``query_index``."""
-    columns = [c for c in wanted if c != "_distance"]
-    unique, position = np.unique(row_ids, return_inverse=True)
-    if len(unique):
-        rows_read = ds._take_rows(pa.array(unique, pa.uint64()), columns=columns)
-        result = rows_read.take(pa.array(position, pa.int64()))
-    else:
-        result = _empty(ds, wanted).select(columns)
+    result = take_rows(ds, [c for c in wanted if c != "_distance"], row_ids)
     result = result.append_column("_distance", pa.array(distances, pa.float32()))
     return result.add_column(0, QUERY_INDEX, pa.array(query, pa.int64()))
 

@@ -24,6 +24,7 @@ from lancesql.udfs.search import (
     plan_search,
     query_vector,
     read_columns,
+    take_rows,
     vector_index,
 )
 from lancesql.udfs.search_cache import Cached, Scan, nearest
@@ -171,14 +172,7 @@ def _take_nearest(
     """The nearest rows among the cached matching rows (those ``scan`` reads), read by
     row id, nearest first; and how many buckets were read."""
     row_ids, distances, read = nearest(cached, vector, metric, k, with_ties, scan)
-    columns = [c for c in wanted if c != "_distance"]
-    if len(row_ids):
-        # read in row order (fewer, more sequential reads), then put back in distance order
-        order = np.argsort(row_ids, kind="stable")
-        rows = ds._take_rows(pa.array(row_ids[order], pa.uint64()), columns=columns)
-        rows = rows.take(pa.array(np.argsort(order, kind="stable")))
-    else:
-        rows = ds.schema.empty_table().select(columns)
+    rows = take_rows(ds, [c for c in wanted if c != "_distance"], row_ids)
     return rows.append_column("_distance", pa.array(distances, pa.float32())), read
 
 
