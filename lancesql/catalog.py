@@ -245,13 +245,15 @@ class Catalog:
         latest = self._open_latest(uri)
         if ref.version is None:
             return latest
-        if isinstance(ref.version, str):
+        tagged = self._tag(latest, ref.version) if isinstance(ref.version, str) else None
+        if tagged is not None:
             # a tag names a version of the branch it was made on, whichever is asked
-            tagged = self._tag_branch(latest, ref.version)
-            if tagged is not None and tagged != split_branch(uri)[1]:
-                uri = branch_uri(uri, tagged)
+            branch, number = tagged
+            if branch is not None and branch != split_branch(uri)[1]:
+                uri = branch_uri(uri, branch)
                 latest = self._open_latest(uri)
-        number = self.resolve_version(latest, uri, ref.version)
+        else:
+            number = self.resolve_version(latest, uri, ref.version)
         key = (uri, number)
         with self._lock:
             pinned = self._pinned.get(key)
@@ -270,13 +272,17 @@ class Catalog:
         return pinned
 
     @staticmethod
-    def _tag_branch(ds: lance.LanceDataset, tag: str) -> str | None:
-        """The branch tag ``tag`` points into (None: main or no such tag)."""
+    def _tag(ds: lance.LanceDataset, tag: str) -> tuple[str | None, int] | None:
+        """The branch (None: main) and version tag ``tag`` names, from one listing of the
+        tags; None when there is no such tag (or the tags cannot be listed), which
+        :meth:`resolve_version` then reports."""
         try:
-            tags: dict[str, Any] = dict(ds.tags.list())
+            info = ds.tags.list().get(tag)
         except (OSError, ValueError):
             return None
-        return (tags.get(tag) or {}).get("branch") or None
+        if not info:
+            return None
+        return info.get("branch") or None, int(info["version"])
 
     def latest(self, uri: str) -> lance.LanceDataset:
         """The newest version of the dataset at ``uri``."""

@@ -28,9 +28,9 @@ def key(fast: FastPath, ds: lance.LanceDataset) -> tuple[Any, ...] | None:
     names = set(fast.keys) | {c for _, c in fast.aggregates if c is not None}
     if not names <= set(schema.names):
         return None
-    outputs = tuple(item.sql() for item in fast.items)
+    outputs, table = fast.written
     fields = tuple((n, schema.field(n).type, schema.field(n).nullable) for n in sorted(names))
-    return outputs, fast.table.sql(), fast.keys, fields
+    return outputs, table, fast.keys, fields
 
 
 def aggregate(

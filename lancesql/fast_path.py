@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -91,6 +92,12 @@ class FastPath:
         if isinstance(self.table.this, exp.Anonymous) and str(self.table.this.this).lower() == "lance_scan":
             return "lance_scan"
         return "name" if isinstance(self.table.this, exp.Identifier) else ""
+
+    @functools.cached_property
+    def written(self) -> tuple[tuple[str, ...], str]:
+        """The projections and the table as written (SQL text), worked out once per
+        prepared statement: what an engine names unnamed outputs by."""
+        return tuple(item.sql() for item in self.items), self.table.sql()
 
     def alone(self, accepts: frozenset[str] | set[str] | tuple[str, ...] = ()) -> bool:
         """Whether the select has no clause beyond those a path ``accepts``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,29 +50,33 @@ class Prepared:
     The rewriter is pure, so a statement's rewritten tree, its engine SQL and the order
     of its parameters depend on its text alone; they are worked out once and kept on
     the parsed tree (which the connection caches by text), and each run then only calls
-    the table functions and hands the SQL to the engine.
+    the table functions and hands the SQL to the engine. The engine SQL is written when
+    the engine first runs the query: one Lance answers alone never needs it.
     """
 
     tree: exp.Expression
-    sql: str
     #: The original ``$n`` placeholders, in the order the engine SQL numbers them.
     params: tuple[exp.Placeholder, ...]
     #: What Lance could answer of it without the engine (:mod:`lancesql.fast_path`).
     fast: fast_path.FastPath | None = field(default=None, compare=False)
+    dialect: str = "duckdb"
+
+    @functools.cached_property
+    def sql(self) -> str:
+        """The engine's SQL, parameters renumbered ``$1..$n`` in the order of :attr:`params`."""
+        if self.params:
+            generated = self.tree.copy()
+            for i, node in enumerate(list(generated.find_all(exp.Placeholder))):
+                node.replace(exp.Placeholder(this=str(i + 1)))
+            # a copy of our own, so the generator need not copy it again
+            return generated.sql(dialect=self.dialect, normalize_functions=False, copy=False)
+        return self.tree.sql(dialect=self.dialect, normalize_functions=False)
 
 
 def prepared_from(rewritten: exp.Expression, dialect: str) -> Prepared:
-    """The engine SQL of an already rewritten tree, parameters renumbered ``$1..$n``."""
+    """An already rewritten tree made ready for the engine (its SQL written on first use)."""
     original = tuple(rewritten.find_all(exp.Placeholder))
-    if original:
-        generated = rewritten.copy()
-        for i, node in enumerate(list(generated.find_all(exp.Placeholder))):
-            node.replace(exp.Placeholder(this=str(i + 1)))
-        # a copy of our own, so the generator need not copy it again
-        sql = generated.sql(dialect=dialect, normalize_functions=False, copy=False)
-    else:
-        sql = rewritten.sql(dialect=dialect, normalize_functions=False)
-    return Prepared(rewritten, sql, original, fast_path.analyse(rewritten))
+    return Prepared(rewritten, original, fast_path.analyse(rewritten), dialect)
 
 
 def all_views(ctx: StatementContext) -> dict[str, str]:

@@ -31,9 +31,9 @@ from lancesql.errors import (
 )
 from lancesql.executors import executor_for
 from lancesql.lance_sql import assignable, to_lance
-from lancesql.parse import tokenize
 from lancesql.query import run_query
 from lancesql.statements.base import command_tokens, statement
+from lancesql.statements.grammar import Tokens
 from lancesql.writes import committed, open_target
 
 
@@ -85,7 +85,8 @@ def alter_mixed(ctx: StatementContext, tree: exp.Expression) -> Result | None:
     (``ALTER TABLE t CREATE TAG ...``) are left to the tags module."""
     if str(tree.this).upper() != "ALTER":
         return None
-    words = [t.text.upper() for t in tokenize(command_tokens(tree))]  # type: ignore[arg-type]
+    # the tokens the other handlers of this command read too (tokenized once)
+    words = [t.text.upper() for t in Tokens(command_tokens(tree)).tokens]  # type: ignore[arg-type]
     if "TAG" in words or "COLUMN" not in words:
         return None
     column_actions = {w for w, nxt in itertools.pairwise(words) if nxt == "COLUMN" and w in _COLUMN_ACTIONS}

@@ -176,43 +176,57 @@ def set_tag(
     number = opened.version
     # a tag names a version of one branch: the one this version is on
     reference = (split_branch(str(opened.uri).rstrip("/"))[1], number)
-    tags = latest.tags.list()
-    exists = name in tags
-    if exists and mode == "create":
-        if if_not_exists:
-            return None
-        raise IntegrityError(
-            f"table {table!r} already has tag {name!r} (on version {tags[name]['version']}; "
-            f"tags: {_listing(tags)}): ALTER TABLE {table} REPLACE TAG '{name}' AS OF VERSION "
-            f"<n> moves it, CREATE TAG IF NOT EXISTS keeps it"
-        )
-    if not exists and mode == "replace":
-        raise ProgrammingError(
-            f"table {table!r} has no tag {name!r} to replace (tags: {_listing(tags)}); "
-            f"create it with ALTER TABLE {table} CREATE TAG '{name}'"
-        )
-    try:
-        if exists:
+    # Lance refuses a duplicate or a missing tag itself: the tags are listed only to say so
+    if mode == "replace":
+        try:
             latest.tags.update(name, reference)
-        else:
-            latest.tags.create(name, reference)
+        except ValueError as exc:
+            if not _missing(exc):
+                raise
+            raise ProgrammingError(
+                f"table {table!r} has no tag {name!r} to replace (tags: {_listing(latest.tags.list())}); "
+                f"create it with ALTER TABLE {table} CREATE TAG '{name}'"
+            ) from None
+        return -number
+    try:
+        latest.tags.create(name, reference)
+        return number
     except ValueError as exc:
-        if "already exists" in str(exc):  # another writer made it meanwhile
-            raise IntegrityError(f"table {table!r} already has tag {name!r}") from exc
-        raise
-    return -number if exists else number
+        if "already exists" not in str(exc):
+            raise
+        if mode == "create":
+            if if_not_exists:
+                return None
+            tags = latest.tags.list()
+            held = f"on version {tags[name]['version']}; " if name in tags else ""
+            raise IntegrityError(
+                f"table {table!r} already has tag {name!r} ({held}tags: {_listing(tags)}): "
+                f"ALTER TABLE {table} REPLACE TAG '{name}' AS OF VERSION <n> moves it, "
+                "CREATE TAG IF NOT EXISTS keeps it"
+            ) from None
+    latest.tags.update(name, reference)  # CREATE OR REPLACE of a tag that exists
+    return -number
+
+
+def _missing(exc: ValueError) -> bool:
+    """Whether Lance refused a tag operation because the tag does not exist."""
+    text = str(exc)
+    return "does not exist" in text or "not found" in text.lower()
 
 
 def drop_tag(catalog: Catalog, uri: str, name: str, if_exists: bool = False) -> bool:
     """Remove tag ``name``; the version it named stays. False when ``if_exists`` found none."""
     latest = catalog.latest(uri)
-    tags = latest.tags.list()
-    if name not in tags:
+    try:
+        latest.tags.delete(name)
+    except ValueError as exc:
+        if not _missing(exc):
+            raise
         if if_exists:
             return False
         table = catalog.name_of(uri)
-        raise ProgrammingError(f"table {table!r} has no tag {name!r} (tags: {_listing(tags)})")
-    latest.tags.delete(name)
+        tags = latest.tags.list()
+        raise ProgrammingError(f"table {table!r} has no tag {name!r} (tags: {_listing(tags)})") from None
     return True
 
 
