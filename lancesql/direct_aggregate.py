@@ -18,19 +18,19 @@ from lancesql.fast_path import FastPath
 
 
 def key(fast: FastPath, ds: lance.LanceDataset) -> tuple[Any, ...] | None:
-    """What the engine's result schema of grouping ``fast`` depends on: the projections as
-    written and the table's alias (an engine names an unnamed output by its text, or
-    qualified with the alias), the grouping columns, and the types of the columns read;
-    not the dataset, its version or the WHERE, so that a statement learns from another of
-    the same shape (None when a column is missing, so that the engine reports it)."""
+    """What the engine's result schema of grouping ``fast`` depends on: the projections'
+    names (an alias, or the text of an unnamed one) and the table's alias (an engine may
+    qualify an unnamed output with it), the aggregates and grouping columns, and the
+    types of the columns read; not the dataset, its version or the WHERE, so that a
+    statement learns from another of the same shape (None when a column is missing, so
+    that the engine reports it)."""
     assert fast.keys is not None and fast.aggregates is not None
     schema = ds.schema
     names = set(fast.keys) | {c for _, c in fast.aggregates if c is not None}
     if not names <= set(schema.names):
         return None
-    outputs, table = fast.written
     fields = tuple((n, schema.field(n).type, schema.field(n).nullable) for n in sorted(names))
-    return outputs, table, fast.keys, fields
+    return fast.written, fast.aggregates, fast.keys, fields
 
 
 def aggregate(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
@@ -94,10 +95,22 @@ class FastPath:
         return "name" if isinstance(self.table.this, exp.Identifier) else ""
 
     @functools.cached_property
-    def written(self) -> tuple[tuple[str, ...], str]:
-        """The projections and the table as written (SQL text), worked out once per
-        prepared statement: what an engine names unnamed outputs by."""
-        return tuple(item.sql() for item in self.items), self.table.sql()
+    def written(self) -> tuple[Any, ...]:
+        """What an engine names the outputs by, worked out once per prepared statement:
+        each projection's alias and whether it is quoted (DataFusion lower-cases a bare
+        one), or the projection's SQL text when it has none; and the table's name and
+        alias (an unnamed output may be qualified with it)."""
+        names: list[Any] = []
+        for item in self.items:
+            alias = item.args.get("alias") if isinstance(item, exp.Alias) else None
+            if isinstance(alias, exp.Identifier) and alias.name:
+                names.append((alias.name, alias.quoted))
+            else:
+                names.append(item.sql())
+        alias = self.table.args.get("alias")
+        identifier = alias.this if isinstance(alias, exp.TableAlias) else None
+        table_alias = (identifier.name, identifier.quoted) if isinstance(identifier, exp.Identifier) else None
+        return tuple(names), self.table.name, table_alias
 
     def alone(self, accepts: frozenset[str] | set[str] | tuple[str, ...] = ()) -> bool:
         """Whether the select has no clause beyond those a path ``accepts``."""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import lance
 import pyarrow as pa
@@ -72,13 +73,13 @@ def test_versions_read_each_transaction_once_and_only_when_shown(
     wcon.execute("CREATE TABLE h AS SELECT id, label FROM mnist WHERE id < 10")
     wcon.execute("INSERT INTO h SELECT id, label FROM mnist WHERE id BETWEEN 10 AND 19")
     read: list[int] = []
-    describe = lance_versions.describe_operation
+    describe = lance_versions._describe
 
-    def counted(ds: lance.LanceDataset, version: int) -> tuple[str | None, str | None]:
+    def counted(ds: lance.LanceDataset, version: int, *args: Any) -> Any:
         read.append(version)
-        return describe(ds, version)
+        return describe(ds, version, *args)
 
-    monkeypatch.setattr(lance_versions, "describe_operation", counted)
+    monkeypatch.setattr(lance_versions, "_describe", counted)
     # the versions without their operations: manifests only
     assert rows(wcon, "SELECT version, rows FROM lance_versions('h') ORDER BY version") == [(1, 10), (2, 20)]
     assert read == []
@@ -106,6 +107,7 @@ def test_show_versions_reads_only_new_manifests_and_sees_other_writers(
     wcon: lancesql.Connection, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lancesql import catalog
+    from lancesql.udfs import lance_versions
 
     wcon.execute("CREATE TABLE h AS SELECT id, label FROM mnist WHERE id < 10")
     for start in (10, 20, 30, 40):
@@ -120,6 +122,14 @@ def test_show_versions_reads_only_new_manifests_and_sees_other_writers(
         return entry(ds, number)
 
     monkeypatch.setattr(catalog, "_version_entry", counted)
+    schemas: list[int] = []
+    columns = lance_versions._column_names
+
+    def columns_read(ds: lance.LanceDataset, number: int) -> list[str]:
+        schemas.append(number)
+        return columns(ds, number)
+
+    monkeypatch.setattr(lance_versions, "_column_names", columns_read)
     ds = lance.dataset(str(path))  # another writer: an append, a computed column, a drop
     ds.insert(ds.to_table(limit=2), mode="append")
     lance.dataset(str(path)).add_columns({"twice": "label * 2"})
@@ -135,6 +145,9 @@ def test_show_versions_reads_only_new_manifests_and_sees_other_writers(
     # versions 1 to 5 were known: only the newest of them is read again, to tell this
     # dataset from one made again at the same path
     assert sorted(read) == [5, 6, 7, 8]
+    # the columns before the drop are those the add's transaction named: only version
+    # 6's schema is read, to say what the add added
+    assert schemas == [6]
 
 
 def test_a_table_made_again_at_the_same_path_lists_its_own_versions(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import lance
@@ -102,28 +103,40 @@ def versions_table(ds: lance.LanceDataset, columns: list[str] | None = None) -> 
     )
 
 
-#: (path, version, commit time) -> (operation, detail): a version never changes; the
-#: time tells apart a table dropped and made again at the same path.
-_OPERATIONS: OrderedDict[tuple[str, int, Any], tuple[str | None, str | None]] = OrderedDict()
+#: (path, version, commit time) -> (operation, detail, the columns after it when its
+#: transaction says them): a version never changes; the time tells apart a table
+#: dropped and made again at the same path.
+_Described = tuple[str | None, str | None, list[str] | None]
+_OPERATIONS: OrderedDict[tuple[str, int, Any], _Described] = OrderedDict()
 _OPERATIONS_LOCK = threading.Lock()
 _OPERATIONS_KEPT = 65_536
 
 
 def _operations(ds: lance.LanceDataset, entries: list[Version]) -> list[tuple[str | None, str | None]]:
-    """:func:`describe_operation` of each version (``ds.versions()``'s entries), each
-    read once per process."""
+    """:func:`describe_operation` of each version (``ds.versions()``'s entries, oldest
+    first), each read once per process. A version that adds or drops columns is
+    described against the columns of the one before, known without reading its manifest
+    when that one's transaction said them (as each ``ADD``/``DROP COLUMN`` does)."""
     uri = str(ds.uri)
     keys = [(uri, int(e["version"]), e["timestamp"]) for e in entries]
     with _OPERATIONS_LOCK:
         found = {key: _OPERATIONS[key] for key in keys if key in _OPERATIONS}
+    previous = dict(zip((key[1] + 1 for key in keys), keys, strict=True))
+
+    def columns_before(version: int) -> list[str]:
+        before = found.get(previous[version]) if version in previous else None
+        if before is not None and before[2] is not None:
+            return before[2]
+        return _column_names(ds, version - 1)
+
     for key in keys:
         if key not in found:
-            found[key] = described = describe_operation(ds, key[1])
+            found[key] = described = _describe(ds, key[1], columns_before)
             with _OPERATIONS_LOCK:
                 _OPERATIONS[key] = described
                 while len(_OPERATIONS) > _OPERATIONS_KEPT:
                     _OPERATIONS.popitem(last=False)
-    return [found[key] for key in keys]
+    return [found[key][:2] for key in keys]
 
 
 def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None, str | None]:
@@ -136,21 +149,52 @@ def describe_operation(ds: lance.LanceDataset, version: int) -> tuple[str | None
     ``index label_idx``, ``1250 rows written``). None where the transaction file is gone
     or holds an operation pylance does not name.
     """
+    name, detail, _ = _describe(ds, version, lambda v: _column_names(ds, v - 1))
+    return name, detail
+
+
+def _describe(
+    ds: lance.LanceDataset, version: int, columns_before: Callable[[int], list[str]]
+) -> _Described:
+    """:func:`describe_operation`, and the columns after ``version`` when its transaction
+    holds the schema (adding or dropping columns); ``columns_before(version)`` gives
+    those of the version before."""
     try:
         transaction = ds.read_transaction(version)
     except Exception:  # pylance 14 raises TypeError decoding a compaction
         # that rewrote indices (RewrittenIndex); a history listing must not fail on it.
-        return None, None
+        return None, None, None
     if transaction is None:
-        return None, None
+        return None, None, None
     op = transaction.operation
     name = type(op).__name__
     if name == "BaseOperation":
-        return None, None
+        return None, None, None
     if name == "Overwrite" and transaction.read_version == 0:
         name = "Create"
+    after = None
+    if name in ("Merge", "Project") and getattr(op, "schema", None) is not None:
+        after = list(op.schema.to_pyarrow().names)
     message = (transaction.transaction_properties or {}).get("__lance_commit_message")
-    return name, message or _detail(ds, version, name, op)
+    if message:
+        return name, message, after
+    if after is not None:
+        return name, _columns_detail(columns_before(version), after), after
+    return name, _detail(ds, version, name, op), after
+
+
+def _columns_detail(before: list[str], after: list[str]) -> str | None:
+    """What adding or dropping columns did, in words."""
+    new = [c for c in after if c not in before]
+    gone = [c for c in before if c not in after]
+    words = []
+    if new:
+        words.append(f"add columns {', '.join(new)}")
+    if gone:
+        words.append(f"drop columns {', '.join(gone)}")
+    if not words and before:
+        words.append("alter columns")
+    return "; ".join(words) or None
 
 
 def _detail(ds: lance.LanceDataset, version: int, name: str, op: Any) -> str | None:
@@ -168,20 +212,8 @@ def _detail(ds: lance.LanceDataset, version: int, name: str, op: Any) -> str | N
         fragments = getattr(op, "fragments", None) or []
         added_rows = sum(f.physical_rows for f in fragments)
         return f"{added_rows} rows written" if fragments else None
-    if name in ("Merge", "Project"):
-        before = _column_names(ds, version - 1)
-        schema = getattr(op, "schema", None)
-        after = list(schema.to_pyarrow().names) if schema is not None else []
-        new = [c for c in after if c not in before]
-        gone = [c for c in before if c not in after]
-        words = []
-        if new:
-            words.append(f"add columns {', '.join(new)}")
-        if gone:
-            words.append(f"drop columns {', '.join(gone)}")
-        if not words and before:
-            words.append("alter columns")
-        return "; ".join(words) or None
+    if name in ("Merge", "Project"):  # without a schema: the columns after are unknown
+        return _columns_detail(_column_names(ds, version - 1), [])
     if name == "Update":
         fields = getattr(op, "fields_modified", None) or []
         if fields:
