@@ -239,10 +239,14 @@ class Catalog:
             return False
 
     # -- datasets ------------------------------------------------------------------------
-    def open(self, ref: TableRef) -> lance.LanceDataset:
-        """The dataset ``ref`` names, at its version (the latest when ``None``)."""
+    def open(self, ref: TableRef, latest: lance.LanceDataset | None = None) -> lance.LanceDataset:
+        """The dataset ``ref`` names, at its version (the latest when ``None``).
+
+        ``latest``: the newest handle of ``ref.uri`` the statement already holds (from
+        :meth:`latest`), so that its storage is not asked for the newest version again.
+        """
         uri = ref.uri
-        latest = self._open_latest(uri)
+        latest = self._open_latest(uri) if latest is None else latest
         if ref.version is None:
             return latest
         tagged = self._tag(latest, ref.version) if isinstance(ref.version, str) else None

@@ -99,12 +99,13 @@ def preprocess(sql: str) -> tuple[str, int]:
     return _apply(sql, edits), count
 
 
-def _edits(tokens: list[Token]) -> tuple[list[tuple[int, int, str]], int, bool]:
-    """The text edits :func:`preprocess` makes, the number of ``?``, and whether every
-    edit only numbers a ``?``."""
+def _edits(tokens: list[Token]) -> tuple[list[tuple[int, int, str]], int, set[int] | None]:
+    """The text edits :func:`preprocess` makes, the number of ``?``, and the tokens to
+    read as ``VERSION`` (``AT (TAG => ...)``) when every edit can be made on the tokens
+    (numbering a ``?`` or renaming a ``TAG``; None otherwise)."""
     edits: list[tuple[int, int, str]] = []
     count = 0
-    numbering_only = True
+    renamed: set[int] | None = set()
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -124,12 +125,13 @@ def _edits(tokens: list[Token]) -> tuple[list[tuple[int, int, str]], int, bool]:
         ):
             tag = tokens[i + 2]
             edits.append((tag.start, tag.end + 1, "VERSION"))
-            numbering_only = False
+            if renamed is not None:
+                renamed.add(i + 2)
         elif tok.text.upper() == "AT" and (branch := _branch_clause(tokens, i)):
             edits.extend(branch)
-            numbering_only = False
+            renamed = None
         i += 1
-    return edits, count, numbering_only
+    return edits, count, renamed
 
 
 def _apply(sql: str, edits: list[tuple[int, int, str]]) -> str:
@@ -138,12 +140,13 @@ def _apply(sql: str, edits: list[tuple[int, int, str]]) -> str:
     return sql
 
 
-def _numbered(tokens: list[Token]) -> list[Token]:
+def _numbered(tokens: list[Token], renamed: set[int]) -> list[Token]:
     """``tokens`` with each ``?`` as the tokens of ``$n`` (what :func:`preprocess` writes),
-    at the place of the ``?`` in the text, so the parser need not tokenize again."""
+    at the place of the ``?`` in the text, and the ``TAG`` at each index of ``renamed``
+    read as ``VERSION``, so the parser need not tokenize again."""
     out: list[Token] = []
     count = 0
-    for tok in tokens:
+    for index, tok in enumerate(tokens):
         question = tok.token_type == TokenType.PLACEHOLDER and tok.text == "?"
         if question or tok.token_type == TokenType.QDCOLON:
             count += 1
@@ -153,6 +156,10 @@ def _numbered(tokens: list[Token]) -> list[Token]:
             if tok.token_type == TokenType.QDCOLON:
                 out.append(Token(TokenType.DCOLON, "::", tok.line, tok.col, tok.start + 1, tok.end))
             out[-1].comments = tok.comments  # the comments after it, as on the text's last token
+        elif index in renamed:
+            version = Token(tok.token_type, "VERSION", tok.line, tok.col, tok.start, tok.end)
+            version.comments = tok.comments
+            out.append(version)
         else:
             out.append(tok)
     return out
@@ -208,15 +215,15 @@ def parse(sql: str) -> Parsed:
     if not sql or not sql.strip():
         raise ProgrammingError("empty SQL: give a statement such as SELECT * FROM <table> LIMIT 5")
     tokens = tokenize(sql)
-    edits, count, numbering_only = _edits(tokens)
+    edits, count, renamed = _edits(tokens)
     text = sql
     trees: list[exp.Expr | None] = []
     try:
-        if numbering_only and not any(t.token_type in _COMMANDS for t in tokens):
+        if renamed is not None and not any(t.token_type in _COMMANDS for t in tokens):
             # the tokens sqlglot would read from the edited text: parsed as they are
-            trees = _DIALECT.parser().parse(_numbered(tokens), sql)
-            if any(isinstance(t, exp.Command) for t in trees):
-                trees = []  # a command keeps its raw text: the numbered text's
+            trees = _DIALECT.parser().parse(_numbered(tokens, renamed), sql)
+            if edits and any(isinstance(t, exp.Command) for t in trees):
+                trees = []  # a command keeps its raw text: the edited text's
         if not trees:
             text = _apply(sql, edits)
             if count:

@@ -172,7 +172,7 @@ def set_tag(
     latest = catalog.latest(uri)
     table = catalog.name_of(uri)
     # Opening the version checks that it exists and was not removed by cleanup.
-    opened = catalog.open(TableRef(uri, version))
+    opened = catalog.open(TableRef(uri, version), latest)
     number = opened.version
     # a tag names a version of one branch: the one this version is on
     reference = (split_branch(str(opened.uri).rstrip("/"))[1], number)
