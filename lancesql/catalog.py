@@ -410,9 +410,10 @@ class Catalog:
         return ProgrammingError(f"no Lance dataset at {uri!r}{detail}")
 
 
-#: uri -> {version: Lance's entry for it (number, timestamp, manifest summary)}: a
-#: version never changes, so each is read once per process (:func:`kept_versions`).
-_VERSIONS: OrderedDict[str, dict[int, Version]] = OrderedDict()
+#: uri -> ({version: Lance's entry for it (number, timestamp, manifest summary)}, the
+#: newest of them and the stamp of its manifest file when it was read): a version never
+#: changes, so each is read once per process (:func:`kept_versions`).
+_VERSIONS: OrderedDict[str, tuple[dict[int, Version], int | None, tuple[int, int] | None]] = OrderedDict()
 _VERSIONS_LOCK = threading.Lock()
 _VERSIONS_DATASETS = 256
 
@@ -423,18 +424,25 @@ def kept_versions(ds: lance.LanceDataset) -> list[Version]:
 
     Lance's ``versions()`` reads every manifest on each call, which grows with the
     history; ``version_refs()`` lists the numbers alone, so only new versions' manifests
-    are read. A dataset dropped and made again at the same URI is told apart by the time
-    of the newest version already known (its commit is not the new dataset's).
+    are read. A dataset dropped and made again at the same URI is told apart by the
+    newest version already known: its manifest file is no longer the one it was read
+    from (a local file's inode and time, as the catalog tells its handles apart), or,
+    on an object store, its manifest read again holds another commit time.
     """
     uri = _uri_of(ds)
     try:
         numbers = sorted(int(ref["version"]) for ref in ds.version_refs())
     except (OSError, ValueError, RuntimeError):
         return sorted(ds.versions(), key=lambda v: v["version"])
+    # taken before any manifest below is read, so that it is never newer than the entry
+    newest = numbers[-1] if numbers else None
+    stamp = _manifest_stamp(uri, newest) if newest is not None else None
     with _VERSIONS_LOCK:
-        known = dict(_VERSIONS.get(uri, {}))
+        entries, seen, seen_stamp = _VERSIONS.get(uri, ({}, None, None))
+    known = dict(entries)
     check = max((n for n in numbers if n in known), default=None)
-    if check is not None:
+    same_file = check == seen and seen_stamp is not None and _manifest_stamp(uri, check) == seen_stamp
+    if check is not None and not same_file:
         again = _version_entry(ds, check)
         if again is None or again["timestamp"] != known[check]["timestamp"]:
             known = {}
@@ -449,7 +457,7 @@ def kept_versions(ds: lance.LanceDataset) -> list[Version]:
             if entry is not None:  # else cleaned up since the listing
                 known[number] = entry
     with _VERSIONS_LOCK:
-        _VERSIONS[uri] = known
+        _VERSIONS[uri] = (known, newest, stamp) if newest in known else (known, None, None)
         _VERSIONS.move_to_end(uri)
         while len(_VERSIONS) > _VERSIONS_DATASETS:
             _VERSIONS.popitem(last=False)

@@ -142,9 +142,10 @@ def test_show_versions_reads_only_new_manifests_and_sees_other_writers(
         (7, "Merge", "add columns twice"),
         (8, "Project", "drop columns twice"),
     ]
-    # versions 1 to 5 were known: only the newest of them is read again, to tell this
-    # dataset from one made again at the same path
-    assert sorted(read) == [5, 6, 7, 8]
+    # versions 1 to 5 were known, and the newest of them still has the manifest file it
+    # was read from (a table made again at the same path would not): only the new ones
+    # are looked up (8, the newest, from the handle already open)
+    assert sorted(read) == [6, 7, 8]
     # the columns before the drop are those the add's transaction named: only version
     # 6's schema is read, to say what the add added
     assert schemas == [6]
@@ -165,6 +166,23 @@ def test_a_table_made_again_at_the_same_path_lists_its_own_versions(
     assert [r[2] for r in after] == [3, 7, 12] and after[1][1] != before[1][1]
     lance.dataset(str(path)).cleanup_old_versions(older_than=dt.timedelta(0))
     assert [r[:3] for r in rows(wcon, "SHOW VERSIONS FROM h")] == pylance_versions(path) != after
+
+
+def test_a_table_made_again_with_as_many_versions_lists_its_own(
+    wcon: lancesql.Connection, root: Path
+) -> None:
+    # the newest version known has the same number in the new table: its manifest file
+    # is another one, so nothing read from the old table is kept
+    wcon.execute("CREATE TABLE h AS SELECT id FROM mnist WHERE id < 10")
+    wcon.execute("INSERT INTO h SELECT id FROM mnist WHERE id BETWEEN 10 AND 11")
+    before = rows(wcon, "SHOW VERSIONS FROM h")
+    path = root / "h.lance"
+    shutil.rmtree(path)
+    for n in (3, 4):
+        lance.write_dataset(pa.table({"id": list(range(n))}), str(path), mode="append" if n > 3 else "create")
+    after = rows(wcon, "SHOW VERSIONS FROM h")
+    assert [r[:3] for r in after] == pylance_versions(path)
+    assert [r[2] for r in before] == [10, 12] and [r[2] for r in after] == [3, 7]
 
 
 def test_a_timestamp_from_show_versions_selects_that_version(con: lancesql.Connection) -> None:
