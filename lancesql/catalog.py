@@ -441,7 +441,12 @@ def kept_versions(ds: lance.LanceDataset) -> list[Version]:
         entries, seen, seen_stamp = _VERSIONS.get(uri, ({}, None, None))
     known = dict(entries)
     check = max((n for n in numbers if n in known), default=None)
-    same_file = check == seen and seen_stamp is not None and _manifest_stamp(uri, check) == seen_stamp
+    same_file = (
+        check is not None
+        and check == seen
+        and seen_stamp is not None
+        and _manifest_stamp(uri, check) == seen_stamp
+    )
     if check is not None and not same_file:
         again = _version_entry(ds, check)
         if again is None or again["timestamp"] != known[check]["timestamp"]:

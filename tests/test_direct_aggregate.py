@@ -235,6 +235,9 @@ def test_a_count_at_a_tag_is_pylances_count_at_that_version(wcon: lancesql.Conne
         ("SELECT sum(label) FROM mnist", "SELECT sum(label) FROM mnist AS m"),
         ("SELECT count(*) FROM mnist", "SELECT COUNT(*) AS n FROM mnist"),
         ("SELECT label, count(*) FROM mnist GROUP BY label", "SELECT label, count(*) FROM mnist GROUP BY 1"),
+        # the same alias, another aggregate: the engine's type for it
+        ("SELECT sum(label) AS x FROM mnist", "SELECT avg(label) AS x FROM mnist"),
+        ('SELECT count(*) AS n FROM mnist', 'SELECT count(*) AS "N" FROM mnist'),
     ],
 )
 def test_a_different_shape_gets_the_engines_names(

@@ -172,9 +172,8 @@ def _describe(
         return None, None, None
     if name == "Overwrite" and transaction.read_version == 0:
         name = "Create"
-    after = None
-    if name in ("Merge", "Project") and getattr(op, "schema", None) is not None:
-        after = list(op.schema.to_pyarrow().names)
+    schema = getattr(op, "schema", None) if name in ("Merge", "Project") else None
+    after = list(schema.to_pyarrow().names) if schema is not None else None
     message = (transaction.transaction_properties or {}).get("__lance_commit_message")
     if message:
         return name, message, after
