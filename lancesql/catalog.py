@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import posixpath
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -431,7 +432,7 @@ def kept_versions(ds: lance.LanceDataset) -> list[Version]:
     """
     uri = _uri_of(ds)
     try:
-        numbers = sorted(int(ref["version"]) for ref in ds.version_refs())
+        numbers = version_numbers(ds)
     except (OSError, ValueError, RuntimeError):
         return sorted(ds.versions(), key=lambda v: v["version"])
     # taken before any manifest below is read, so that it is never newer than the entry
@@ -467,6 +468,32 @@ def kept_versions(ds: lance.LanceDataset) -> list[Version]:
         while len(_VERSIONS) > _VERSIONS_DATASETS:
             _VERSIONS.popitem(last=False)
     return [known[n] for n in numbers if n in known]
+
+
+#: A manifest file of an attached version, under either naming scheme Lance uses
+#: (a detached version's name starts with ``d``).
+_MANIFEST_NAME = re.compile(r"^(\d+)\.manifest$")
+
+
+def version_numbers(ds: lance.LanceDataset) -> list[int]:
+    """The numbers of ``ds``'s versions (its branch's, attached ones), oldest first.
+
+    ``version_refs()`` lists them, at several times the cost of listing the directory
+    (0.4 against 0.03 ms on 50 versions here); for a local dataset without branches the
+    directory is read directly: ``{n}.manifest`` (Lance's first naming scheme) or the 20
+    digits of ``2**64 - 1 - n`` (the second), as Lance reads them. (A handle checked out
+    onto a branch keeps the URI it was opened with, so with branches Lance is asked.)
+    """
+    uri = _uri_of(ds)
+    if "://" in uri or split_branch(uri)[1] is not None or os.path.exists(os.path.join(uri, "tree")):
+        return sorted(int(ref["version"]) for ref in ds.version_refs())
+    numbers = []
+    for name in os.listdir(os.path.join(uri, "_versions")):
+        found = _MANIFEST_NAME.match(name)
+        if found is not None:
+            digits = found.group(1)
+            numbers.append(2**64 - 1 - int(digits) if len(digits) == 20 else int(digits))
+    return sorted(numbers)
 
 
 def _version_entry(ds: lance.LanceDataset, number: int) -> Version | None:

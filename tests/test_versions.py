@@ -372,3 +372,27 @@ def test_a_cached_version_cleaned_up_by_another_process_is_an_operational_error(
         with pytest.raises(lancesql.OperationalError, match=r"version 2 .* removed by cleanup"):
             con.execute("SELECT count(*) FROM mnist AT (VERSION => 2)")
         assert con.execute("SELECT count(*) FROM mnist").fetchall() == [(5000,)]
+
+
+def test_version_numbers_are_lances_own_listing(tmp_path: Path) -> None:
+    # the directory read directly, as Lance lists it: either naming scheme, a detached
+    # version left out, versions removed by cleanup gone; with a branch, Lance's listing
+    from lancesql.catalog import version_numbers
+
+    for v2 in (True, False):
+        path = str(tmp_path / f"t{v2}.lance")
+        for n in range(4):
+            lance.write_dataset(
+                pa.table({"a": [n]}), path, mode="append" if n else "create", enable_v2_manifest_paths=v2
+            )
+        if v2:  # (Lance makes detached versions only under its second naming scheme)
+            fragment = lance.fragment.LanceFragment.create(path, pa.table({"a": [9]}))
+            append = lance.LanceOperation.Append([fragment])
+            lance.LanceDataset.commit(path, append, read_version=4, detached=True)
+        lance.dataset(path).cleanup_old_versions(older_than=dt.timedelta(0), retain_versions=3)
+        ds = lance.dataset(path)
+        assert version_numbers(ds) == sorted(r["version"] for r in ds.version_refs()) == [2, 3, 4]
+        ds.create_branch("exp", 3).insert(pa.table({"a": [7]}))
+        # a handle checked out onto the branch keeps the table's URI
+        for each in (lance.dataset(path), lance.dataset(path).checkout_version(("exp", None))):
+            assert version_numbers(each) == sorted(r["version"] for r in each.version_refs())
