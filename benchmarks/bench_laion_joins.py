@@ -147,6 +147,13 @@ def lancesql_explain(root: Path, engine: str, sql: str) -> str:
     return next(plan for source, plan in cur.fetchall() if source.startswith("engine"))
 
 
+def held_explain(run: Callable[[str], Any], sql: str) -> str:
+    """lancesql's EXPLAIN on a connection that has run ``sql`` before: the engine's plan."""
+    table = run("EXPLAIN " + sql)
+    sources, plans = (table.column(i).to_pylist() for i in (0, 1))
+    return next(p for s, p in zip(sources, plans, strict=True) if s.startswith("engine"))
+
+
 def duckdb_with_statistics(sources: dict[str, lance.LanceDataset], sql: str, repeat: int) -> str:
     """What DuckDB plans for the three-table join once some of its inputs carry column
     statistics, which a Python scan source cannot give (it answers ``rows()`` only).
@@ -248,19 +255,31 @@ def main() -> None:
         f"{ns.repeat} runs after one warm-up, each result fetched whole as Arrow; "
         "runs of the sides alternate.",
         "",
-        "| engine | query | lancesql over Lance | plain engine over Lance, no row counts "
+        "| engine | query | lancesql, first / second read | lancesql over Lance | "
+        "plain engine over Lance, no row counts "
         "| engine over Parquet | lancesql / Parquet | Lance scan alone (pylance) | target <= 1.5x |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     plans: list[str] = []
     per_table: dict[str, str] = {}
     for engine in ENGINES:
         for name, sql in sql_of.items():
             psql = plain_sql(sql)
+            # a fresh connection per query: its first read scans Lance, its second copies
+            # the columns read into DuckDB tables (duckdb_table_cache_bytes), later reads use them
+            runners[(engine, "lancesql")] = lancesql_runner(root, engine)
             answers = {}
+            first: list[float] = []  # lancesql's first two reads: Lance scans, then the copies made
             for side, run in ((s, r) for (e, s), r in runners.items() if e == engine):
                 text = sql if side == "lancesql" else psql
-                answers[side] = sorted((tuple(r.values()) for r in run(text).to_pylist()), key=repr)
+                reads = 2 if side == "lancesql" else 1
+                for _ in range(reads):
+                    start = time.perf_counter()
+                    answer = sorted((tuple(r.values()) for r in run(text).to_pylist()), key=repr)
+                    if side == "lancesql":
+                        first.append(time.perf_counter() - start)
+                    answers.setdefault(side, answer)
+                    assert answer == answers[side], f"{engine} {name}: lancesql's answer changed"
             values = list(answers.values())
             assert all(v == values[0] for v in values), f"{engine} {name}: the sides disagree"
             times = {side: [] for (e, side) in runners if e == engine}
@@ -285,16 +304,25 @@ def main() -> None:
             ratio = t["lancesql"] / t["plain over Parquet"]
             before, parquet = t["plain over Lance, no row counts"], t["plain over Parquet"]
             lines.append(
-                f"| {engine} | {name} | {t['lancesql'] * 1000:.0f} ms | "
+                f"| {engine} | {name} | {first[0] * 1000:.0f} ms / {first[1] * 1000:.0f} ms | "
+                f"{t['lancesql'] * 1000:.0f} ms | "
                 f"{before * 1000:.0f} ms | {parquet * 1000:.0f} ms | "
-                f"{ratio:.2f}x | {t_scan * 1000:.0f} ms ({t_scan / t['lancesql']:.0%}) | "
+                f"{ratio:.2f}x | {t_scan * 1000:.0f} ms ({t_scan / first[0]:.0%} of the first read) | "
                 f"{'met' if ratio <= 1.5 else 'missed'} |"
             )
             plans.append(
                 f"#### {engine}: {name}\n\nBefore (the engine over Lance with no row counts):\n\n```\n"
                 f"{explain(engine, runners[(engine, 'plain over Lance, no row counts')], psql)}\n```\n\n"
-                f"After (lancesql):\n\n```\n{lancesql_explain(root, engine, sql)}\n```\n\n"
-                "Over Parquet:\n\n```\n"
+                "After (lancesql, a statement's first read):\n\n"
+                f"```\n{lancesql_explain(root, engine, sql)}\n```\n\n"
+                + (
+                    "After (lancesql, once the statement has read the versions twice: DuckDB tables "
+                    "holding the columns read):\n\n"
+                    f"```\n{held_explain(runners[(engine, 'lancesql')], sql)}\n```\n\n"
+                    if engine == "duckdb"
+                    else ""
+                )
+                + "Over Parquet:\n\n```\n"
                 f"{explain(engine, runners[(engine, 'plain over Parquet')], psql)}\n```\n"
             )
             if engine == "duckdb" and name == "three-table join":

@@ -480,6 +480,16 @@ def _manifest_stamp(uri: str, version: int) -> tuple[int, int] | None:
     return None
 
 
+def version_identity(ds: lance.LanceDataset) -> tuple[str, int, str]:
+    """What tells one table version from every other, for caches that outlive a statement
+    (a version's contents never change): its path and number, and the newest data file's
+    name (a uuid), since a table dropped and made again at the same path starts at the same
+    version numbers."""
+    fragments = ds.get_fragments()
+    files = fragments[-1].data_files() if fragments else []
+    return (str(ds.uri), ds.version, f"{len(fragments)}:{files[0].path if files else ''}")
+
+
 def _uri_of(ds: lance.LanceDataset) -> str:
     return str(ds.uri).rstrip("/")
 

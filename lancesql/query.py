@@ -160,21 +160,35 @@ def bind(
     already holds its result), and register the result.
 
     A source that is the very object already registered under that name (the same
-    dataset at the same version) is not registered again. Returns the ``lancesql.*``
+    dataset at the same version) is not registered again, except the Lance tables of a
+    statement that reads several: the engine may show those from a copy it holds, and
+    counts their reads to decide when to make one. Returns the ``lancesql.*``
     schema metadata of the Arrow results (how ``lance_changes`` computed its rows, say),
     which the engines drop, so that the query's result can carry it.
     """
     notes: dict[bytes, bytes] = {}
+    bound: list[tuple[exp.Table, Source]] = []
     for table in tree.find_all(exp.Table):
         if META_KEY in table.meta:
             source = (computed or {}).get(table.name)
             if source is None:
                 source = call_source(ctx, table)
             notes.update(_notes(source))
-            if ctx.registered.get(table.name) is not source:
-                ctx.engine.register(table.name, source)
-                ctx.registered[table.name] = source
+            bound.append((table, source))
+    joined = sum(isinstance(s, lance.LanceDataset) for _, s in bound) > 1
+    for table, source in bound:
+        again = joined and isinstance(source, lance.LanceDataset)
+        if again or ctx.registered.get(table.name) is not source:
+            kept = ctx.engine.register(
+                table.name, source, columns=table.meta.get(COLUMNS_KEY), joined=joined
+            )
+            ctx.registered[table.name] = source if kept else SHOWN_AS_COPY
     return notes
+
+
+#: What ``ctx.registered`` holds for a name an engine showed as a copy (never a source,
+#: so the next statement registers the name again).
+SHOWN_AS_COPY = object()
 
 
 def _notes(source: Source) -> dict[bytes, bytes]:

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 from threadpoolctl import ThreadpoolController
 
+from lancesql.catalog import version_identity
 from lancesql.settings import declare
 
 declare(
@@ -83,13 +84,9 @@ _ASKED: OrderedDict[tuple[str, int, str, str, str], int] = OrderedDict()
 
 
 def _key(ds: lance.LanceDataset, filter: str | None, column: str) -> tuple[str, int, str, str, str]:
-    """Shared by every connection that opens this version: the path and version, and the
-    newest data file's name (a uuid), since a table dropped and made again at the same
-    path starts at the same version numbers. No filter (None) holds every row."""
-    fragments = ds.get_fragments()
-    files = fragments[-1].data_files() if fragments else []
-    newest = f"{len(fragments)}:{files[0].path if files else ''}"
-    return (str(ds.uri), ds.version, newest, "" if filter is None else filter, column)
+    """Shared by every connection that opens this version (see
+    :func:`lancesql.catalog.version_identity`). No filter (None) holds every row."""
+    return (*version_identity(ds), "" if filter is None else filter, column)
 
 
 _BLAS: list[ThreadpoolController] = []

@@ -21,9 +21,22 @@ from lancesql.udfs.registry import ScalarFunction, Session, Source
 class EngineCursor(Protocol):
     """One engine session: registrations made on it are seen by its statements only."""
 
-    def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
+    def register(
+        self,
+        name: str,
+        source: Source,
+        *,
+        row_ids: bool = False,
+        columns: Sequence[str] | None = None,
+        joined: bool = False,
+    ) -> bool:
         """Make ``source`` readable as table ``name``; with ``row_ids``, a Lance dataset
-        also shows Lance's ``_rowid`` column (for :func:`lancesql.torch_dataset`)."""
+        also shows Lance's ``_rowid`` column (for :func:`lancesql.torch_dataset`).
+
+        ``columns``: the columns the statement may read of it (a superset; None: all);
+        ``joined``: whether the statement reads more than one Lance table, which an
+        engine may answer from a copy it holds (DuckDB: see ``duckdb_held``). Returns
+        whether the registration may serve the next statement reading the same source."""
 
     def unregister(self, name: str) -> None:
         """Forget table ``name``."""

@@ -62,16 +62,25 @@ class DataFusionCursor:
     def __init__(self, ctx: datafusion.SessionContext):
         self.ctx = ctx
 
-    def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
+    def register(
+        self,
+        name: str,
+        source: Source,
+        *,
+        row_ids: bool = False,
+        columns: Sequence[str] | None = None,
+        joined: bool = False,
+    ) -> bool:
         if self.ctx.table_exist(name):
             self.ctx.deregister_table(name)
         if isinstance(source, lance.LanceDataset):
             self.ctx.register_table(name, lance.FFILanceTableProvider(source, with_row_id=row_ids))
-            return
+            return True
         if isinstance(source, pa.RecordBatchReader):
             source = source.read_all()
         batches = source.to_batches() or [pa.RecordBatch.from_pylist([], schema=source.schema)]
         self.ctx.register_record_batches(name, [batches])
+        return True
 
     def unregister(self, name: str) -> None:
         if self.ctx.table_exist(name):

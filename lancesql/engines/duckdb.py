@@ -24,6 +24,7 @@ import pyarrow.dataset as pds
 from pyarrow.substrait import serialize_expressions
 
 from lancesql.engines.base import reporting
+from lancesql.engines.duckdb_held import HeldTables, view_sql
 from lancesql.engines.push_limit import push_limit
 from lancesql.errors import (
     DataError,
@@ -227,19 +228,58 @@ _estimate_lance_scans()
 class DuckDBCursor:
     """A DuckDB cursor with lancesql's sources registered on it."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, held: HeldTables, session: Session):
         self._cursor = cursor
+        self._held = held
+        self._session = session
+        #: Names shown as views of held copies (dropped, not unregistered, before reuse).
+        self._views: set[str] = set()
+        #: Statements run so far: registrations before the next ``execute`` are one read.
+        self._statements = 0
 
-    def register(self, name: str, source: Source, *, row_ids: bool = False) -> None:
+    def register(
+        self,
+        name: str,
+        source: Source,
+        *,
+        row_ids: bool = False,
+        columns: Sequence[str] | None = None,
+        joined: bool = False,
+    ) -> bool:
+        """Register ``source`` as ``name``; a Lance version a statement of several tables
+        reads for the second time is shown as a view of its copy in DuckDB (see
+        :mod:`lancesql.engines.duckdb_held`), which is not kept for the next statement."""
         if isinstance(source, lance.LanceDataset):
             arrow_filter = _needs_arrow_filter(source.schema)
-            source = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
+            scan = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
+            if joined and not row_ids:
+                budget = int(self._session.settings.get("duckdb_table_cache_bytes"))
+                statement = (id(self), self._statements)
+                held = self._held.table_for(self._cursor, source, columns, budget, scan, statement)
+                if held is not None:
+                    named = None if columns is None else {c.lower() for c in columns}
+                    shown = [f.name for f in source.schema if named is None or f.name.lower() in named]
+                    self._cursor.execute(view_sql(name, held, shown))
+                    self._views.add(name)
+                    return False
+            source = scan
+        self._drop_view(name)
         self._cursor.register(name, source)
+        return True
+
+    def _drop_view(self, name: str) -> None:
+        if name in self._views:
+            self._views.discard(name)
+            self._cursor.execute(f'DROP VIEW IF EXISTS "{name}"')
 
     def unregister(self, name: str) -> None:
-        self._cursor.unregister(name)
+        if name in self._views:
+            self._drop_view(name)
+        else:
+            self._cursor.unregister(name)
 
     def execute(self, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
+        self._statements += 1
         relation = self._cursor.sql(sql, params=list(params) if params else None)
         if relation is None:  # a statement with no result (SET, CREATE ...)
             return pa.RecordBatchReader.from_batches(pa.schema([]), [])
@@ -270,9 +310,10 @@ class DuckDBEngine:
         # Lance are the plans over Parquet (benchmarks/bench_laion_joins.py).
         self._db.execute(f"SET GLOBAL disabled_optimizers = '{_DISABLED_OPTIMIZERS}'")
         self._functions: dict[str, ScalarFunction] = {}
+        self.held = HeldTables(self._db)
 
     def cursor(self, session: Session) -> DuckDBCursor:
-        return DuckDBCursor(self._db.cursor())
+        return DuckDBCursor(self._db.cursor(), self.held, session)
 
     def register_function(self, function: ScalarFunction) -> None:
         """Functions live in the database's catalog, which every cursor shares (unlike

@@ -19,7 +19,8 @@ def project_table_functions(expression: exp.Expression) -> exp.Expression:
     told which columns to fetch (image bytes cost far more than ids). The set is a safe
     superset: every column named through the placeholder's alias or without a table
     name anywhere in the statement (the function keeps those its table has), and None,
-    meaning all, when a ``*`` or ``alias.*`` selects from it or the row itself is named.
+    meaning all, when a ``*`` or ``alias.*`` selects from it, the row itself is named or
+    DuckDB's ``COLUMNS(...)`` picks columns by pattern.
     The tree is unchanged: only the placeholders' ``meta`` is written.
 
     >>> import sqlglot
@@ -45,6 +46,8 @@ def project_table_functions(expression: exp.Expression) -> exp.Expression:
 
 
 def _columns(root: exp.Expression, table: exp.Table) -> list[str] | None:
+    if root.find(exp.Columns) is not None:
+        return None  # DuckDB's COLUMNS(...) picks columns by pattern: any may be read
     alias = table.alias_or_name
     select = table.find_ancestor(exp.Select)
     if select is not None:

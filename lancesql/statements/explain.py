@@ -32,7 +32,7 @@ from lancesql.errors import ProgrammingError
 from lancesql.executors import explain as explain_write
 from lancesql.explain import LanceRead, collecting
 from lancesql.parse import DIALECT
-from lancesql.query import bind, evaluate, rewritten_for, to_sql
+from lancesql.query import SHOWN_AS_COPY, bind, evaluate, rewritten_for, to_sql
 from lancesql.rewrite.bind_table_functions import META_KEY
 from lancesql.statements.base import command_tokens, statement
 
@@ -119,10 +119,14 @@ def _scanned_by_engine(ctx: StatementContext, name: str, call: tuple) -> LanceRe
         return LanceRead(
             "lance_scan", str(ds.uri), ds.version, pushed.get("columns") or [], pushed.get("filter"), details
         )
-    details = {
-        "scan": f"by the engine as {name}: the projection and filters it pushes are in its plan",
-        "indices": indices or "none",
-    }
+    scan = f"by the engine as {name}: the projection and filters it pushes are in its plan"
+    if ctx.registered.get(name) is SHOWN_AS_COPY:
+        scan = (
+            f"by the engine as {name}, from its own copy of the columns read (made when "
+            "statements reading several Lance tables read this version a second time, "
+            "so that it plans with column statistics; setting duckdb_table_cache_bytes)"
+        )
+    details = {"scan": scan, "indices": indices or "none"}
     return LanceRead("lance_scan", str(ds.uri), ds.version, [], None, details)
 
 
