@@ -69,8 +69,8 @@ class DataFusionCopier:
     ) -> tuple[list[list[pa.RecordBatch]], int] | None:
         table = dataset.to_table(columns=columns)
         rows = max(-(-table.num_rows // self._partitions), 1)
-        parts = [[b] for b in table.to_batches(max_chunksize=rows)] or [[]]
-        return parts, table.nbytes
+        parts = [table.slice(start, rows).to_batches() for start in range(0, table.num_rows, rows)]
+        return parts or [[]], table.nbytes
 
     def drop(self, copy: list[list[pa.RecordBatch]]) -> None:
         """Nothing to release: the batches go with the last statement that reads them."""
