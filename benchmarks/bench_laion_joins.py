@@ -260,8 +260,8 @@ def main() -> None:
         f"{ns.repeat} runs after one warm-up, each result fetched whole as Arrow; "
         "runs of the sides alternate.",
         "",
-        "| engine | query | lancesql, first / second read | lancesql over Lance | "
-        "plain engine over Lance, no row counts "
+        "| engine | query | lancesql: first read (Lance scans) / second (copying) "
+        "| lancesql: later reads (copies) | plain engine over Lance, no row counts "
         "| engine over Parquet | lancesql / Parquet | Lance scan alone (pylance) | target <= 1.5x |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
