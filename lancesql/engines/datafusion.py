@@ -16,6 +16,7 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
 from lancesql.engines.base import reporting
+from lancesql.engines.held import HeldCopies
 from lancesql.rewrite import RULES
 from lancesql.udfs.registry import TABLE_FUNCTIONS, ScalarFunction, Session, Source, TableFunction
 
@@ -56,11 +57,41 @@ def _config(target_partitions: int) -> datafusion.SessionConfig:
     )
 
 
+class DataFusionCopier:
+    """DataFusion's copies of Lance columns (see :mod:`lancesql.engines.held`): Arrow
+    batches in ``partitions`` parts, which DataFusion joins in parallel."""
+
+    def __init__(self, partitions: int):
+        self._partitions = partitions
+
+    def copy(
+        self, dataset: lance.LanceDataset, columns: list[str]
+    ) -> tuple[list[list[pa.RecordBatch]], int] | None:
+        table = dataset.to_table(columns=columns)
+        rows = max(-(-table.num_rows // self._partitions), 1)
+        parts = [table.slice(start, rows).to_batches() for start in range(0, table.num_rows, rows)]
+        return parts or [[]], table.nbytes
+
+    def drop(self, copy: list[list[pa.RecordBatch]]) -> None:
+        """Nothing to release: the batches go with the last statement that reads them."""
+
+
 class DataFusionCursor:
     """A DataFusion session with lancesql's sources registered on it."""
 
-    def __init__(self, ctx: datafusion.SessionContext):
+    def __init__(
+        self,
+        ctx: datafusion.SessionContext,
+        held: HeldCopies[list[list[pa.RecordBatch]]] | None = None,
+        session: Session | None = None,
+        partitions: int = 1,
+    ):
         self.ctx = ctx
+        self._held = held
+        self._session = session
+        self._partitions = partitions
+        #: Statements run so far: registrations before the next ``execute`` are one read.
+        self._statements = 0
 
     def register(
         self,
@@ -74,6 +105,14 @@ class DataFusionCursor:
         if self.ctx.table_exist(name):
             self.ctx.deregister_table(name)
         if isinstance(source, lance.LanceDataset):
+            if joined and not row_ids and self._held is not None and self._session is not None:
+                budget = int(self._session.settings.get("join_cache_bytes"))
+                statement = (id(self), self._statements)
+                copier = DataFusionCopier(self._partitions)
+                held = self._held.copy_for(source, columns, budget, statement, copier)
+                if held is not None and held.copy[0]:
+                    self.ctx.register_record_batches(name, held.copy)
+                    return False
             self.ctx.register_table(name, lance.FFILanceTableProvider(source, with_row_id=row_ids))
             return True
         if isinstance(source, pa.RecordBatchReader):
@@ -87,6 +126,7 @@ class DataFusionCursor:
             self.ctx.deregister_table(name)
 
     def execute(self, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
+        self._statements += 1
         values = {str(i + 1): _scalar(v) for i, v in enumerate(params)} if params else None
         frame = self.ctx.sql(sql, param_values=values)
         return pa.RecordBatchReader.from_stream(frame)
@@ -107,10 +147,13 @@ class DataFusionEngine:
 
     def __init__(self) -> None:
         self._functions: dict[str, ScalarFunction] = {}
+        self.held: HeldCopies[list[list[pa.RecordBatch]]] = HeldCopies()
 
     def cursor(self, session: Session) -> DataFusionCursor:
-        partitions = int(session.settings.get("datafusion_target_partitions"))
-        cursor = DataFusionCursor(datafusion.SessionContext(_config(partitions)))
+        partitions = int(session.settings.get("datafusion_target_partitions")) or os.cpu_count() or 1
+        cursor = DataFusionCursor(
+            datafusion.SessionContext(_config(partitions)), self.held, session, partitions
+        )
         for function in self._functions.values():
             cursor.create_function(function)
         # lancesql binds table functions itself (their arguments may be subqueries); these
@@ -159,9 +202,7 @@ _VIEWS = {
 }
 
 
-def create_table_function(
-    ctx: datafusion.SessionContext, function: TableFunction, session: Session
-) -> None:
+def create_table_function(ctx: datafusion.SessionContext, function: TableFunction, session: Session) -> None:
     """Register ``function`` as a DataFusion table function with literal arguments, so
     that ``lance_scan('x.lance')`` works in SQL sent to the ``SessionContext`` directly
     (lancesql itself binds table functions before the engine runs, see
@@ -181,4 +222,3 @@ def create_table_function(
 def _literal(expr: Any) -> Any:
     value = expr.python_value() if hasattr(expr, "python_value") else expr
     return value.as_py() if isinstance(value, pa.Scalar) else value
-

@@ -24,7 +24,8 @@ import pyarrow.dataset as pds
 from pyarrow.substrait import serialize_expressions
 
 from lancesql.engines.base import reporting
-from lancesql.engines.duckdb_held import HeldTables, view_sql
+from lancesql.engines.duckdb_held import DuckDBCopier, view_sql
+from lancesql.engines.held import HeldCopies, shown_columns
 from lancesql.engines.push_limit import push_limit
 from lancesql.errors import (
     DataError,
@@ -228,7 +229,7 @@ _estimate_lance_scans()
 class DuckDBCursor:
     """A DuckDB cursor with lancesql's sources registered on it."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, held: HeldTables, session: Session):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, held: HeldCopies[str], session: Session):
         self._cursor = cursor
         self._held = held
         self._session = session
@@ -253,13 +254,13 @@ class DuckDBCursor:
             arrow_filter = _needs_arrow_filter(source.schema)
             scan = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
             if joined and not row_ids:
-                budget = int(self._session.settings.get("duckdb_table_cache_bytes"))
+                budget = int(self._session.settings.get("join_cache_bytes"))
                 statement = (id(self), self._statements)
-                held = self._held.table_for(self._cursor, source, columns, budget, scan, statement)
+                copier = DuckDBCopier(self._cursor, scan)
+                held = self._held.copy_for(source, columns, budget, statement, copier)
                 if held is not None:
-                    named = None if columns is None else {c.lower() for c in columns}
-                    shown = [f.name for f in source.schema if named is None or f.name.lower() in named]
-                    self._cursor.execute(view_sql(name, held, shown))
+                    shown = shown_columns(held.columns, columns)
+                    self._cursor.execute(view_sql(name, held.copy, shown))
                     self._views.add(name)
                     return False
             source = scan
@@ -310,7 +311,7 @@ class DuckDBEngine:
         # Lance are the plans over Parquet (benchmarks/bench_laion_joins.py).
         self._db.execute(f"SET GLOBAL disabled_optimizers = '{_DISABLED_OPTIMIZERS}'")
         self._functions: dict[str, ScalarFunction] = {}
-        self.held = HeldTables(self._db)
+        self.held: HeldCopies[str] = HeldCopies()
 
     def cursor(self, session: Session) -> DuckDBCursor:
         return DuckDBCursor(self._db.cursor(), self.held, session)

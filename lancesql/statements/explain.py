@@ -124,7 +124,7 @@ def _scanned_by_engine(ctx: StatementContext, name: str, call: tuple) -> LanceRe
         scan = (
             f"by the engine as {name}, from its own copy of the columns read (made when "
             "statements reading several Lance tables read this version a second time, "
-            "so that it plans with column statistics; setting duckdb_table_cache_bytes)"
+            "so that it plans with column statistics; setting join_cache_bytes)"
         )
     details = {"scan": scan, "indices": indices or "none"}
     return LanceRead("lance_scan", str(ds.uri), ds.version, [], None, details)
