@@ -180,12 +180,14 @@ def bind(
                 source = call_source(ctx, table)
             notes.update(_notes(source))
             bound.append((table, source))
-    joined = sum(isinstance(s, lance.LanceDataset) for _, s in bound) > 1
+    # a statement reading several Lance tables: an object standing for it, which tells
+    # the engine's count of reads one statement from the next
+    joined = object() if sum(isinstance(s, lance.LanceDataset) for _, s in bound) > 1 else None
     for table, source in bound:
-        again = joined and isinstance(source, lance.LanceDataset)
+        again = joined is not None and isinstance(source, lance.LanceDataset)
         if again or ctx.registered.get(table.name) is not source:
             kept = ctx.engine.register(
-                table.name, source, columns=table.meta.get(COLUMNS_KEY), joined=joined
+                table.name, source, columns=table.meta.get(COLUMNS_KEY), statement=joined
             )
             ctx.registered[table.name] = source if kept else SHOWN_AS_COPY
     return notes

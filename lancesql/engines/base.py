@@ -28,15 +28,17 @@ class EngineCursor(Protocol):
         *,
         row_ids: bool = False,
         columns: Sequence[str] | None = None,
-        joined: bool = False,
+        statement: object | None = None,
     ) -> bool:
         """Make ``source`` readable as table ``name``; with ``row_ids``, a Lance dataset
         also shows Lance's ``_rowid`` column (for :func:`lancesql.torch_dataset`).
 
         ``columns``: the columns the statement may read of it (a superset; None: all);
-        ``joined``: whether the statement reads more than one Lance table, which an
-        engine may answer from a copy it holds (DuckDB: see ``duckdb_held``). Returns
-        whether the registration may serve the next statement reading the same source."""
+        ``statement``: for a statement that reads more than one Lance table, an object
+        standing for it (the same in all its registrations), whose Lance tables an
+        engine may answer from copies it holds (see ``engines/held.py``); None for any
+        other. Returns whether the registration may serve the next statement reading
+        the same source."""
 
     def unregister(self, name: str) -> None:
         """Forget table ``name``."""

@@ -70,7 +70,7 @@ class DataFusionCopier:
         table = dataset.to_table(columns=columns)
         rows = max(-(-table.num_rows // self._partitions), 1)
         parts = [table.slice(start, rows).to_batches() for start in range(0, table.num_rows, rows)]
-        return parts or [[]], table.nbytes
+        return parts or [[pa.RecordBatch.from_pylist([], schema=table.schema)]], table.nbytes
 
     def drop(self, copy: list[list[pa.RecordBatch]]) -> None:
         """Nothing to release: the batches go with the last statement that reads them."""
@@ -82,16 +82,14 @@ class DataFusionCursor:
     def __init__(
         self,
         ctx: datafusion.SessionContext,
-        held: HeldCopies[list[list[pa.RecordBatch]]] | None = None,
-        session: Session | None = None,
-        partitions: int = 1,
+        held: HeldCopies[list[list[pa.RecordBatch]]],
+        session: Session,
+        partitions: int,
     ):
         self.ctx = ctx
         self._held = held
         self._session = session
         self._partitions = partitions
-        #: Statements run so far: registrations before the next ``execute`` are one read.
-        self._statements = 0
 
     def register(
         self,
@@ -100,17 +98,16 @@ class DataFusionCursor:
         *,
         row_ids: bool = False,
         columns: Sequence[str] | None = None,
-        joined: bool = False,
+        statement: object | None = None,
     ) -> bool:
         if self.ctx.table_exist(name):
             self.ctx.deregister_table(name)
         if isinstance(source, lance.LanceDataset):
-            if joined and not row_ids and self._held is not None and self._session is not None:
+            if statement is not None and not row_ids:
                 budget = int(self._session.settings.get("join_cache_bytes"))
-                statement = (id(self), self._statements)
                 copier = DataFusionCopier(self._partitions)
                 held = self._held.copy_for(source, columns, budget, statement, copier)
-                if held is not None and held.copy[0]:
+                if held is not None:
                     self.ctx.register_record_batches(name, held.copy)
                     return False
             self.ctx.register_table(name, lance.FFILanceTableProvider(source, with_row_id=row_ids))
@@ -126,7 +123,6 @@ class DataFusionCursor:
             self.ctx.deregister_table(name)
 
     def execute(self, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
-        self._statements += 1
         values = {str(i + 1): _scalar(v) for i, v in enumerate(params)} if params else None
         frame = self.ctx.sql(sql, param_values=values)
         return pa.RecordBatchReader.from_stream(frame)

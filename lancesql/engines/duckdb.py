@@ -226,6 +226,11 @@ def _estimate_lance_scans() -> None:
 _estimate_lance_scans()
 
 
+def _scan(dataset: lance.LanceDataset, *, row_ids: bool) -> _ForDuckDB:
+    """``dataset`` as lancesql registers it for DuckDB's scan."""
+    return _ForDuckDB(dataset, row_ids=row_ids, arrow_filter=_needs_arrow_filter(dataset.schema))
+
+
 class DuckDBCursor:
     """A DuckDB cursor with lancesql's sources registered on it."""
 
@@ -235,8 +240,6 @@ class DuckDBCursor:
         self._session = session
         #: Names shown as views of held copies (dropped, not unregistered, before reuse).
         self._views: set[str] = set()
-        #: Statements run so far: registrations before the next ``execute`` are one read.
-        self._statements = 0
 
     def register(
         self,
@@ -245,25 +248,23 @@ class DuckDBCursor:
         *,
         row_ids: bool = False,
         columns: Sequence[str] | None = None,
-        joined: bool = False,
+        statement: object | None = None,
     ) -> bool:
         """Register ``source`` as ``name``; a Lance version a statement of several tables
         reads for the second time is shown as a view of its copy in DuckDB (see
         :mod:`lancesql.engines.duckdb_held`), which is not kept for the next statement."""
         if isinstance(source, lance.LanceDataset):
-            arrow_filter = _needs_arrow_filter(source.schema)
-            scan = _ForDuckDB(source, row_ids=row_ids, arrow_filter=arrow_filter)
-            if joined and not row_ids:
+            dataset = source
+            if statement is not None and not row_ids:
                 budget = int(self._session.settings.get("join_cache_bytes"))
-                statement = (id(self), self._statements)
-                copier = DuckDBCopier(self._cursor, scan)
-                held = self._held.copy_for(source, columns, budget, statement, copier)
+                copier = DuckDBCopier(self._cursor, lambda: _scan(dataset, row_ids=False))
+                held = self._held.copy_for(dataset, columns, budget, statement, copier)
                 if held is not None:
                     shown = shown_columns(held.columns, columns)
                     self._cursor.execute(view_sql(name, held.copy, shown))
                     self._views.add(name)
                     return False
-            source = scan
+            source = _scan(dataset, row_ids=row_ids)
         self._drop_view(name)
         self._cursor.register(name, source)
         return True
@@ -280,7 +281,6 @@ class DuckDBCursor:
             self._cursor.unregister(name)
 
     def execute(self, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
-        self._statements += 1
         relation = self._cursor.sql(sql, params=list(params) if params else None)
         if relation is None:  # a statement with no result (SET, CREATE ...)
             return pa.RecordBatchReader.from_batches(pa.schema([]), [])

@@ -5,7 +5,7 @@ are each cursor's own), shown to a statement as a temporary view under its name.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 import lance
@@ -15,10 +15,11 @@ _NUMBERS = itertools.count(1)
 
 
 class DuckDBCopier:
-    """Copies made and dropped through one DuckDB cursor; ``scan`` is the object lancesql
-    registers for the dataset, so a copy has the types a scan of it gives."""
+    """Copies made and dropped through one DuckDB cursor; ``scan`` makes the object
+    lancesql registers for the dataset (only when a copy is made), so a copy has the
+    types a scan of it gives."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, scan: object):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, scan: Callable[[], object]):
         self._cursor = cursor
         self._scan = scan
 
@@ -27,7 +28,7 @@ class DuckDBCopier:
         name = f"__lancesql_held_{number}"
         source = f"__lancesql_copying_{number}"
         before = _table_bytes(self._cursor)
-        self._cursor.register(source, self._scan)
+        self._cursor.register(source, self._scan())
         try:
             self._cursor.execute(f'CREATE TABLE main."{name}" AS SELECT {_names(columns)} FROM "{source}"')
         except duckdb.Error:  # a type DuckDB cannot hold, memory: the statement reads Lance
